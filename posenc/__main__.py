@@ -1,0 +1,5 @@
+"""Allow ``python -m posenc``."""
+
+from posenc.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""The registry of embeddings: names to classes, construction by name, self-description.
+
+A new embedding is a subclass of :class:`posenc.embeddings.base.Embedding` decorated with
+:func:`register`; the command line, sweeps and the registry-wide tests then pick it up.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from posenc.embeddings.base import Embedding
+
+EmbeddingClass = TypeVar("EmbeddingClass", bound="type[Embedding]")
+
+EMBEDDINGS: dict[str, type[Embedding]] = {}
+"""Every registered embedding class, by name."""
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    """One constructor parameter: its name, default (``inspect.Parameter.empty`` if required),
+    a one-line description, and the default as shown to users (``"1/num_centers"`` where the
+    default is derived from other parameters)."""
+
+    name: str
+    default: Any
+    help: str
+    shown_default: str
+
+    @property
+    def required(self) -> bool:
+        """Whether the parameter has no default."""
+        return self.default is inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class EmbeddingInfo:
+    """What ``posenc embeddings`` shows about one embedding."""
+
+    name: str
+    family: str
+    formula: str
+    bandwidth_name: str | None
+    summary: str
+    parameters: tuple[ParameterInfo, ...]
+
+
+def register(cls: EmbeddingClass) -> EmbeddingClass:
+    """Class decorator: add an embedding class to :data:`EMBEDDINGS` under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty class attribute 'name'")
+    if cls.name in EMBEDDINGS and EMBEDDINGS[cls.name] is not cls:
+        raise ValueError(f"an embedding named {cls.name!r} is already registered")
+    EMBEDDINGS[cls.name] = cls
+    return cls
+
+
+def embedding_names() -> list[str]:
+    """Registered names, in registration order (Fourier family first)."""
+    return list(EMBEDDINGS)
+
+
+def embedding_class(name: str) -> type[Embedding]:
+    """The class registered as ``name``; unknown names raise ``ValueError`` with suggestions."""
+    if name in EMBEDDINGS:
+        return EMBEDDINGS[name]
+    close = difflib.get_close_matches(name, EMBEDDINGS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown embedding {name!r}{hint} (available: {', '.join(EMBEDDINGS)})")
+
+
+def make_embedding(
+    name: str, in_dim: int = 1, *, bandwidth: float | None = None, **params: Any
+) -> Embedding:
+    """Build the embedding registered as ``name``.
+
+    ``bandwidth`` sets the embedding's own bandwidth parameter (``sigma``, ``scale``, ``p``,
+    ``width``, ...) whatever its name, so sweeps can treat every embedding alike. Unknown
+    parameters raise ``ValueError`` naming them and the accepted ones.
+    """
+    cls = embedding_class(name)
+    accepted = [info.name for info in _parameters(cls)]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"embedding {name!r} has no parameter {', '.join(map(repr, unknown))} "
+            f"(accepted: {', '.join(accepted)})"
+        )
+    if bandwidth is not None:
+        if cls.bandwidth_name is None:
+            raise ValueError(f"embedding {name!r} has no bandwidth parameter to set")
+        if cls.bandwidth_name in params:
+            raise ValueError(f"give either bandwidth or {cls.bandwidth_name}, not both")
+        params[cls.bandwidth_name] = bandwidth
+    return cls(in_dim=in_dim, **params)
+
+
+def describe_embedding(name: str) -> EmbeddingInfo:
+    """Name, family, formula, bandwidth parameter and documented parameters of ``name``."""
+    cls = embedding_class(name)
+    doc = inspect.getdoc(cls) or ""
+    return EmbeddingInfo(
+        name=cls.name,
+        family=cls.family,
+        formula=cls.formula,
+        bandwidth_name=cls.bandwidth_name,
+        summary=doc.split("\n\n")[0].replace("\n", " "),
+        parameters=_parameters(cls),
+    )
+
+
+def _parameters(cls: type[Embedding]) -> tuple[ParameterInfo, ...]:
+    signature = inspect.signature(cls.__init__)
+    return tuple(
+        ParameterInfo(
+            name,
+            parameter.default,
+            cls.parameter_help.get(name, ""),
+            _shown_default(cls, name, parameter.default),
+        )
+        for name, parameter in signature.parameters.items()
+        if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    )
+
+
+def _shown_default(cls: type[Embedding], name: str, default: Any) -> str:
+    if name in cls.derived_defaults:
+        return cls.derived_defaults[name]
+    return "required" if default is inspect.Parameter.empty else repr(default)
