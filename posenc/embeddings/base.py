@@ -7,9 +7,11 @@ depends on the batch being embedded:
 ``normalization="domain"`` (default)
     the constant makes the largest feature-row L2 norm over the domain equal to 1. For an
     axis-wise embedding with per-axis feature map ``f`` and ``P`` concatenated parts it is
-    ``sqrt(P) * max_u ||f(u)||``, the maximum taken over ``REFERENCE_GRID_POINTS`` points
-    ``u = i / REFERENCE_GRID_POINTS``. That is exactly the largest row norm of the axis-wise
-    concatenation on the product grid, and an upper bound for P2's four directions.
+    ``sqrt(P) * max_u ||f(u)||``, the maximum taken over ``REFERENCE_GRID_POINTS`` evenly
+    spaced points of the closed interval [0, 1] (shifted bases add their centres, where
+    peaked generators reach their largest norm). That is the largest row norm of the
+    axis-wise concatenation on the product grid (up to the grid's resolution), and an upper
+    bound for P2's four directions.
 ``normalization="train"``
     P1/P2's convention: divide by the largest row norm of the training coordinates. Call
     :meth:`Embedding.fit_normalization` once with the training coordinates; the constant is
@@ -38,7 +40,7 @@ from torch import Tensor, nn
 from posenc.embeddings import validation
 
 REFERENCE_GRID_POINTS = 2048
-"""Points of the 1D reference grid ``i / REFERENCE_GRID_POINTS`` used by the domain norm."""
+"""Points of the 1D reference grid (evenly spaced on [0, 1]) over which the domain norm is taken."""
 
 NORMALIZATIONS = ("domain", "train", "none")
 AXIS_COMPOSITIONS = ("concat", "directions", "separable")
@@ -244,18 +246,22 @@ class AxisEmbedding(Embedding):
             return torch.stack(parts, dim=1)
         return torch.cat(parts, dim=1)
 
+    def reference_values(self) -> Tensor:
+        """Per-axis values over which the domain norm is taken (the reference grid)."""
+        return reference_grid(self.dtype, self.norm_scale.device)
+
     @torch.no_grad()
     def domain_norm(self) -> Tensor:
-        grid = reference_grid(self.dtype, self.norm_scale.device)
-        largest = _chunked_max_norm(lambda u: self.axis_features(u[:, 0]), grid[:, None])
+        values = self.reference_values()
+        largest = _chunked_max_norm(lambda u: self.axis_features(u[:, 0]), values[:, None])
         if self.separable:
             return largest.expand(self.in_dim).clone()
         return largest * math.sqrt(self.num_parts)
 
 
 def reference_grid(dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:
-    """The 1D grid ``i / REFERENCE_GRID_POINTS`` over which the domain norm is taken."""
-    return torch.arange(REFERENCE_GRID_POINTS, dtype=dtype, device=device) / REFERENCE_GRID_POINTS
+    """The 1D grid, evenly spaced on [0, 1], over which the domain norm is taken."""
+    return torch.linspace(0.0, 1.0, REFERENCE_GRID_POINTS, dtype=dtype, device=device)
 
 
 def kronecker_rows(factors: Tensor) -> Tensor:

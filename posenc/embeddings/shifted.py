@@ -72,6 +72,10 @@ class ShiftedBasis(AxisEmbedding):
     def factor_dim(self) -> int:
         return self.num_centers
 
+    def reference_values(self) -> Tensor:
+        """The reference grid plus the centres, where peaked generators have their largest norm."""
+        return torch.cat([super().reference_values(), self.centers])
+
     def displacements(self, values: Tensor) -> Tensor:
         """``(N, K)`` displacements ``u_n - t_k``, wrapped to [-1/2, 1/2] if periodic."""
         displacement = values[:, None] - self.centers[None, :]
