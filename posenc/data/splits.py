@@ -49,8 +49,13 @@ class Split:
 
     @property
     def heldout(self) -> Tensor:
-        """Test indices that are not training indices (sorted)."""
-        return self.test[~torch.isin(self.test, self.train)]
+        """Test indices that are not training indices (sorted); one boolean mask, O(N)."""
+        if self.test.numel() == 0 or self.train.numel() == 0:
+            return self.test
+        size = int(max(self.test.max(), self.train.max())) + 1
+        trained = torch.zeros(size, dtype=torch.bool)
+        trained[self.train] = True
+        return self.test[~trained[self.test]]
 
 
 def make_split(
