@@ -134,22 +134,20 @@ def load_image(
 def _resolve(source: str | Path) -> tuple[Path, str | None]:
     """Return the file to read and the built-in name (``None`` for a user file)."""
     path = Path(source)
-    if isinstance(source, Path) or path.is_file():
-        if not path.exists():
-            raise FileNotFoundError(f"image file {str(source)!r} does not exist")
-        if not path.is_file():
-            raise IsADirectoryError(f"image file {str(source)!r} is not a regular file")
+    if path.is_file():
         return path, None
     builtins = builtin_images()
-    if source in builtins:
+    if isinstance(source, str) and source in builtins:
         return _skimage_data_dir() / _BUILTIN_FILES[source], source
-    if source in _BUILTIN_FILES:
+    if isinstance(source, str) and source in _BUILTIN_FILES:
         raise ValueError(
             f"built-in image {source!r} is not installed with this scikit-image (it is only "
             f"available by download); available: {', '.join(builtins)}"
         )
-    if path.suffix or len(path.parts) > 1:
-        raise FileNotFoundError(f"image file {source!r} does not exist")
+    if path.exists():
+        raise IsADirectoryError(f"image file {str(source)!r} is not a regular file")
+    if isinstance(source, Path) or path.suffix or len(path.parts) > 1:
+        raise FileNotFoundError(f"image file {str(source)!r} does not exist")
     close = difflib.get_close_matches(source, builtins, n=3)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     raise ValueError(

@@ -2,14 +2,11 @@
 
 Kinds (``even`` = indices ``0, 2, 4, ...`` of an axis, ``odd`` = ``1, 3, 5, ...``):
 
-======== ===================================== ============================================
-kind     train                                 test
-======== ===================================== ============================================
-offset   even on every axis (``[::2, ::2]``)   odd on every axis (``[1::2, 1::2]``): P1 2D, P3
-rest     even on every axis                    every point not in train: P2
-all      even on every axis                    every point, train included: P1 1D
-random   ``round(fraction * N)`` seeded points the other points
-======== ===================================== ============================================
+- ``offset``: train even on every axis (``[::2, ::2]``), test odd on every axis
+  (``[1::2, 1::2]``); P1 2D and P3.
+- ``rest``: train even on every axis, test every point not trained on; P2.
+- ``all``: train even on every axis, test every point, training points included; P1 1D.
+- ``random``: train ``round(fraction * N)`` points drawn with the seed, test the others.
 
 In 1D, ``offset`` and ``rest`` coincide (test = odd samples).
 """
@@ -36,9 +33,8 @@ class Split:
 
     ``train_axes`` / ``test_axes``: when the set is the product grid of per-axis indices
     (every train set but ``random``'s; ``offset`` and ``all`` tests, and ``rest`` in 1D), the
-    sorted per-axis
-    indices, so that the set equals ``{ravel(i_0, ..., i_{d-1}) : i_k in axes[k]}``; else
-    ``None``. Separable models use them to work on the small per-axis factors.
+    sorted per-axis indices, so that the set is ``{ravel(i_0, ..., i_{d-1}) : i_k in
+    axes[k]}``; else ``None``. Separable models use them to work on the small per-axis factors.
     """
 
     kind: str
@@ -49,8 +45,13 @@ class Split:
 
     @property
     def heldout(self) -> Tensor:
-        """Test indices that are not training indices (sorted)."""
-        return self.test[~torch.isin(self.test, self.train)]
+        """Test indices that are not training indices (sorted); one boolean mask, O(N)."""
+        if self.test.numel() == 0 or self.train.numel() == 0:
+            return self.test
+        size = int(max(self.test.max(), self.train.max())) + 1
+        trained = torch.zeros(size, dtype=torch.bool)
+        trained[self.train] = True
+        return self.test[~trained[self.test]]
 
 
 def make_split(
