@@ -233,6 +233,16 @@ class AxisEmbedding(Embedding):
             return self.factor_dim**self.in_dim
         return self.num_parts * self.factor_dim
 
+    def factor(self, values: Tensor, axis: int) -> Tensor:
+        """Normalised separable factor of one axis: ``(n,)`` values to ``(n, factor_dim)``.
+
+        Embedding a product grid axis by axis this way gives the factors of its Kronecker
+        rows without forming the grid.
+        """
+        if not self.separable:
+            raise ValueError(f"{self.name}: factor() needs compose='separable'")
+        return self.axis_features(values.to(self.dtype)) * self.norm_scale[axis]
+
     def projections(self, coords: Tensor) -> list[Tensor]:
         """The scalar inputs of each part: the axes, or P2's four directions in 2D."""
         if self.compose == "directions":
