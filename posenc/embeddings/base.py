@@ -45,7 +45,8 @@ REFERENCE_GRID_POINTS = 2048
 NORMALIZATIONS = ("domain", "train", "none")
 AXIS_COMPOSITIONS = ("concat", "directions", "separable")
 
-_ROW_CHUNK = 4096
+_CHUNK_ELEMENTS = 2**24
+"""Feature values evaluated at a time when a normalisation constant is computed."""
 
 
 class _EmbeddingMeta(abc.ABCMeta):
@@ -126,6 +127,10 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
             return (num_points, self.in_dim, self.factor_dim)
         return (num_points, self.out_dim)
 
+    def out_dim_per_row(self) -> int:
+        """Values ``forward`` produces per coordinate (``in_dim * factor_dim`` if separable)."""
+        return math.prod(self.feature_shape(1))
+
     def embedded_bytes(self, num_points: int) -> int:
         """Bytes of the output of ``forward`` on ``num_points`` coordinates."""
         return math.prod(self.feature_shape(num_points)) * self.norm_scale.element_size()
@@ -171,7 +176,9 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
                 f"this embedding uses {self.normalization!r}"
             )
         coords = self.check_coordinates(coords)
-        largest = _chunked_max_norm(self.raw_features, coords, separable=self.separable)
+        largest = _chunked_max_norm(
+            self.raw_features, coords, self.out_dim_per_row(), separable=self.separable
+        )
         self.norm_scale.copy_(_reciprocal_norm(self.name, largest))
 
     # ---------------------------------------------------------------- for subclasses
@@ -263,7 +270,9 @@ class AxisEmbedding(Embedding):
     @torch.no_grad()
     def domain_norm(self) -> Tensor:
         values = self.reference_values()
-        largest = _chunked_max_norm(lambda u: self.axis_features(u[:, 0]), values[:, None])
+        largest = _chunked_max_norm(
+            lambda u: self.axis_features(u[:, 0]), values[:, None], self.factor_dim
+        )
         if self.separable:
             return largest.expand(self.in_dim).clone()
         return largest * math.sqrt(self.num_parts)
@@ -288,10 +297,12 @@ def kronecker_rows(factors: Tensor) -> Tensor:
     return rows
 
 
-def _chunked_max_norm(features: Any, coords: Tensor, separable: bool = False) -> Tensor:
+def _chunked_max_norm(
+    features: Any, coords: Tensor, row_width: int, separable: bool = False
+) -> Tensor:
     """Largest row norm of ``features(coords)``, evaluated a chunk of rows at a time."""
     largest: Tensor | None = None
-    for chunk in coords.split(_ROW_CHUNK):
+    for chunk in coords.split(max(1, _CHUNK_ELEMENTS // row_width)):
         norms = torch.linalg.vector_norm(features(chunk), dim=-1)
         chunk_max = norms.amax(dim=0)
         largest = chunk_max if largest is None else torch.maximum(largest, chunk_max)

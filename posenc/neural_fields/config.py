@@ -101,7 +101,7 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
         "normalization": "train",
         "model": "linear",
         "sigmoid": False,
-        "eval_every": 1,
+        "eval_every": 100,
     },
     # P1 2D: 512x512 RGB image, offset split, concatenated Gaussian with 1000 features,
     # 4 hidden ReLU layers of 256 and a sigmoid output.

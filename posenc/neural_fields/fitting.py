@@ -5,8 +5,8 @@ full-batch Adam exactly as the papers run it (MSE, betas (0.9, 0.999), weight de
 per epoch) or solves it in closed form, and returns a :class:`FitResult`: the resolved
 config, train and test PSNR (final, and the mean over the last ``last_k`` steps so that either
 paper convention can be quoted), the PSNR on held-out samples only (differs from the test PSNR
-for the ``all`` split, whose test set includes the training samples), the PSNR history, timings, and the stable rank and distance
-preservation of the embedded training matrix.
+for the ``all`` split, whose test set includes the training samples), the PSNR history,
+timings, and the stable rank and distance preservation of the embedded training matrix.
 """
 
 from __future__ import annotations
@@ -138,8 +138,10 @@ def fit(
     split = make_split(
         signal.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
     )
+    # Size the fit on an unnormalised copy (cheap to build) before building the real one.
+    unnormalised = build_embedding(config, signal.ndim, normalization="none")
+    check_memory(estimate_fit_bytes(config, unnormalised, split), device)
     embedding = build_embedding(config, signal.ndim).to(device)
-    check_memory(estimate_fit_bytes(config, embedding, split), device)
 
     start = time.perf_counter()
     problem_type = GridProblem if config.model == "separable" else FlatProblem
@@ -204,9 +206,10 @@ def load_config_signal(config: FitConfig) -> Signal:
     return load_source(config.signal, size=config.size, gray=config.gray)
 
 
-def build_embedding(config: FitConfig, in_dim: int) -> Embedding:
+def build_embedding(config: FitConfig, in_dim: int, normalization: str | None = None) -> Embedding:
     """The configured embedding; the run's seed also seeds random embeddings (RFF, noise)
-    unless ``embedding_params`` sets ``seed`` itself."""
+    unless ``embedding_params`` sets ``seed`` itself. ``normalization`` overrides the
+    config's."""
     params = dict(config.embedding_params)
     accepted = {parameter.name for parameter in describe_embedding(config.embedding).parameters}
     if "seed" in accepted:
@@ -214,7 +217,7 @@ def build_embedding(config: FitConfig, in_dim: int) -> Embedding:
     return make_embedding(
         config.embedding,
         in_dim=in_dim,
-        normalization=config.normalization,
+        normalization=normalization or config.normalization,
         dtype=config.torch_dtype,
         **params,
     )
