@@ -54,12 +54,11 @@ def _write_files(result: FitResult, folder: Path, checkpoint: bool) -> None:
     (folder / "metrics.json").write_text(json.dumps(result.metrics(), indent=2) + "\n")
     (folder / "config.json").write_text(json.dumps(result.config.to_dict(), indent=2) + "\n")
     if result.signal.ndim == 1:
-        _plot_fit_1d(result, folder / "reconstruction.png")
-        _plot_error_1d(result, folder / "error.png")
+        figure_fit_1d(result).savefig(folder / "reconstruction.png", dpi=FIGURE_DPI)
     else:
         _save_image(result.prediction.numpy(), folder / "reconstruction.png")
-        _plot_error_map(result, folder / "error.png")
-    _plot_history(result, folder / "history.png")
+    figure_heldout_error(result).savefig(folder / "error.png", dpi=FIGURE_DPI)
+    figure_history(result).savefig(folder / "history.png", dpi=FIGURE_DPI)
     if checkpoint:
         result.save_checkpoint(folder / "checkpoint.pt")
 
@@ -80,7 +79,10 @@ def _heldout_error(result: FitResult) -> tuple[np.ndarray, np.ndarray]:
     return error, mask.reshape(error.shape)
 
 
-def _plot_error_map(result: FitResult, path: Path) -> None:
+def figure_heldout_error(result: FitResult) -> Figure:
+    """Absolute error on the held-out samples: a map for images, a scatter for 1D signals."""
+    if result.signal.ndim == 1:
+        return _figure_error_1d(result)
     error, mask = _heldout_error(result)
     shown = np.where(mask, error, np.nan)
     if shown.ndim > 2:  # 3D volumes: the middle slice
@@ -91,10 +93,11 @@ def _plot_error_map(result: FitResult, path: Path) -> None:
     ax.set_title(f"held-out |error|, test PSNR {result.test_psnr:.2f} dB")
     ax.set_axis_off()
     fig.colorbar(image, ax=ax, label="absolute error (intensity in [0, 1])")
-    fig.savefig(path, dpi=FIGURE_DPI)
+    return fig
 
 
-def _plot_fit_1d(result: FitResult, path: Path) -> None:
+def figure_fit_1d(result: FitResult) -> Figure:
+    """A 1D fit: the signal, the training samples and the fitted curve over the grid."""
     target = result.signal.values[:, 0].float().numpy()
     coords = np.arange(target.size) / target.size
     train = result.split.train.numpy()
@@ -109,10 +112,10 @@ def _plot_fit_1d(result: FitResult, path: Path) -> None:
         f"{result.signal.name}: train {result.train_psnr:.1f} dB, test {result.test_psnr:.1f} dB"
     )
     ax.legend(loc="best", frameon=False)
-    fig.savefig(path, dpi=FIGURE_DPI)
+    return fig
 
 
-def _plot_error_1d(result: FitResult, path: Path) -> None:
+def _figure_error_1d(result: FitResult) -> Figure:
     error, mask = _heldout_error(result)
     coords = np.arange(error.size) / error.size
     fig = Figure(figsize=(7, 3), constrained_layout=True)
@@ -121,10 +124,11 @@ def _plot_error_1d(result: FitResult, path: Path) -> None:
     ax.set_xlabel("coordinate x")
     ax.set_ylabel("held-out |error|")
     ax.set_title(f"held-out error, test PSNR {result.test_psnr:.2f} dB")
-    fig.savefig(path, dpi=FIGURE_DPI)
+    return fig
 
 
-def _plot_history(result: FitResult, path: Path) -> None:
+def figure_history(result: FitResult) -> Figure:
+    """Train PSNR at every step and test PSNR at the evaluation steps."""
     history = result.history
     fig = Figure(figsize=(6, 3.5), constrained_layout=True)
     ax = fig.add_subplot()
@@ -137,4 +141,4 @@ def _plot_history(result: FitResult, path: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("PSNR (dB)")
     ax.legend(frameon=False)
-    fig.savefig(path, dpi=FIGURE_DPI)
+    return fig
