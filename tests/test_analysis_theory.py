@@ -179,3 +179,24 @@ def test_aliased_stable_rank_limits() -> None:
     assert uneven == pytest.approx(1001 / 16)  # the fullest of 64 bins holds 16
     single = theory.aliased_stable_rank(lambda nu: (nu == 0).astype(float), None)
     assert single == 1.0
+
+
+@pytest.mark.parametrize("spacings", [2, 3, 5, 10])
+def test_triangle_on_discrete_centres_keeps_the_documented_excess(spacings: int) -> None:
+    """A hat of w = m/K sampled at K centres: sum = m, sum of squares = (2m^2 + 1)/(3m)."""
+    centres = 1000
+    emb = make_embedding(
+        "triangle",
+        width=spacings / centres,
+        num_centers=centres,
+        periodic=True,
+        dtype=torch.float64,
+    )
+    excess = embedding_stable_rank(emb, centres) / closed_form(emb).stable_rank(centres) - 1
+    assert excess == pytest.approx(1 / (2 * spacings**2), rel=1e-6)
+
+
+def test_unresolved_generators_have_no_closed_form() -> None:
+    assert closed_form(make_embedding("triangle", num_centers=500)) is None  # width 1/K
+    assert closed_form(make_embedding("gaussian", sigma=0.001, num_centers=500)) is None
+    assert closed_form(make_embedding("gaussian", sigma=0.004, num_centers=500)) is not None

@@ -26,11 +26,12 @@ from posenc.analysis.metrics import (
     row_similarity,
     stable_rank,
 )
-from posenc.analysis.spectral import BlockCirculant, fourier_features_stable_rank
+from posenc.analysis.spectral import BlockCirculant, ToeplitzGram
 from posenc.embeddings import Embedding, FourierFeatures, ShiftedBasis, kronecker_rows
 
-MEASURE_METHODS = ("auto", "fft", "toeplitz", "gram", "svd")
-SIMILARITY_METHODS = ("auto", "fft", "direct")
+STRUCTURED_METHODS = ("fft", "toeplitz")
+MEASURE_METHODS = ("auto", *STRUCTURED_METHODS, "gram", "svd")
+SIMILARITY_METHODS = ("auto", *STRUCTURED_METHODS, "direct")
 _ROW_CHUNK = 1024
 
 
@@ -59,21 +60,22 @@ def sample_grid(num_samples: int) -> Tensor:
     return torch.arange(num_samples, dtype=torch.float64) / num_samples
 
 
-def fft_applies(embedding: Embedding) -> bool:
-    """Whether the exact FFT path applies: a periodic shifted basis on one axis."""
-    return isinstance(embedding, ShiftedBasis) and embedding.periodic and embedding.in_dim == 1
+def structured_method(embedding: Embedding) -> str | None:
+    """The exact structured path for ``embedding``, or ``None``.
 
-
-def toeplitz_applies(embedding: Embedding) -> bool:
-    """Whether the exact Toeplitz path applies: Fourier features on one axis."""
-    return isinstance(embedding, FourierFeatures) and embedding.in_dim == 1
+    ``"fft"`` for a periodic shifted basis on one axis (block-circulant matrix),
+    ``"toeplitz"`` for Fourier features on one axis (Toeplitz Gram).
+    """
+    if embedding.in_dim != 1:
+        return None
+    if isinstance(embedding, ShiftedBasis) and embedding.periodic:
+        return "fft"
+    return "toeplitz" if isinstance(embedding, FourierFeatures) else None
 
 
 def stable_rank_method(embedding: Embedding) -> str:
     """The method ``"auto"`` picks for ``embedding``: ``"fft"``, ``"toeplitz"`` or ``"gram"``."""
-    if fft_applies(embedding):
-        return "fft"
-    return "toeplitz" if toeplitz_applies(embedding) else "gram"
+    return structured_method(embedding) or "gram"
 
 
 @torch.no_grad()
@@ -105,10 +107,8 @@ def embedding_stable_rank(embedding: Embedding, num_samples: int, method: str = 
         raise ValueError(f"method must be one of {', '.join(MEASURE_METHODS)}; got {method!r}")
     if method == "auto":
         method = stable_rank_method(embedding)
-    if method == "fft":
-        return BlockCirculant.from_embedding(embedding, num_samples).stable_rank()
-    if method == "toeplitz":
-        return fourier_features_stable_rank(embedding, num_samples)
+    if method in STRUCTURED_METHODS:
+        return _structure(embedding, num_samples, method).stable_rank()
     return stable_rank(embedding_matrix(embedding, num_samples), method)
 
 
@@ -117,24 +117,49 @@ def similarity_curve(
 ) -> SimilarityCurve:
     """``D(delta)`` along ``axis`` through the grid centre, ``N`` samples on that axis.
 
-    The other coordinates are held at the centre value ``(N // 2) / N``. ``method="fft"``
-    (exact, periodic 1D shifted bases) costs ``O(K log K)``; ``"direct"`` embeds the line a
-    chunk at a time and costs ``O(N out_dim)`` time and ``O(out_dim)`` memory per chunk row.
-    ``"auto"`` takes the FFT where it applies.
+    The other coordinates are held at the centre value ``(N // 2) / N``. ``method``:
+    ``"fft"`` (periodic 1D shifted bases, ``O(K log K)`` for ``N = K``), ``"toeplitz"`` (1D
+    Fourier features, ``O(N F)``), ``"direct"`` (any embedding: the line is embedded a chunk
+    at a time, ``O(N out_dim)``), or ``"auto"``: the first that applies.
+
+    For a concatenation ``[f(x), f(y)]`` the unchanged axis keeps its half of every row, so
+    the similarity along one axis never drops below 1/2 and DP is 1/2 whatever the
+    bandwidth: measure the per-axis embedding instead. Separable rows do not have this
+    offset (their similarity is the product of the per-axis similarities).
     """
     if method not in SIMILARITY_METHODS:
         raise ValueError(f"method must be one of {', '.join(SIMILARITY_METHODS)}; got {method!r}")
-    values = sample_grid(num_samples)
     if not -embedding.in_dim <= axis < embedding.in_dim:
         raise ValueError(f"axis {axis} is out of range for in_dim={embedding.in_dim}")
+    if method == "auto":
+        method = structured_method(embedding) or "direct"
+    values = sample_grid(num_samples)
     centre = num_samples // 2
-    displacement = (values - values[centre]).numpy()
-    if method == "fft" or (method == "auto" and fft_applies(embedding)):
-        similarity = BlockCirculant.from_embedding(embedding, num_samples).similarity(centre)
-        return SimilarityCurve(displacement, similarity.numpy(), "fft")
-    line = values[centre].repeat(num_samples, embedding.in_dim)
-    line[:, axis] = values
-    return SimilarityCurve(displacement, _direct_similarity(embedding, line, centre), "direct")
+    if method in STRUCTURED_METHODS:
+        similarity = _structure(embedding, num_samples, method).similarity(centre)
+    else:
+        line = values[centre].repeat(num_samples, embedding.in_dim)
+        line[:, axis] = values
+        similarity = _direct_similarity(embedding, line, centre)
+    return SimilarityCurve(_displacements(values), similarity.numpy(), method)
+
+
+def stable_rank_and_similarity(
+    embedding: Embedding, num_samples: int
+) -> tuple[float, SimilarityCurve]:
+    """:func:`embedding_stable_rank` and :func:`similarity_curve` (along axis 0) together.
+
+    Where a structured path applies, its FFT or Gram column is computed once for both.
+    """
+    method = structured_method(embedding)
+    if method is None:
+        return embedding_stable_rank(embedding, num_samples), similarity_curve(
+            embedding, num_samples
+        )
+    structure = _structure(embedding, num_samples, method)
+    similarity = structure.similarity(num_samples // 2).numpy()
+    curve = SimilarityCurve(_displacements(sample_grid(num_samples)), similarity, method)
+    return structure.stable_rank(), curve
 
 
 def embedding_distance_preservation(
@@ -149,11 +174,24 @@ def embedding_distance_preservation(
     return curve.distance_preservation(threshold)
 
 
+def _structure(
+    embedding: Embedding, num_samples: int, method: str
+) -> BlockCirculant | ToeplitzGram:
+    if method == "fft":
+        return BlockCirculant.from_embedding(embedding, num_samples)
+    return ToeplitzGram.from_embedding(embedding, num_samples)
+
+
+def _displacements(values: Tensor) -> np.ndarray:
+    """``(k - N // 2) / N``: displacement of every grid value from the centre one."""
+    return (values - values[values.shape[0] // 2]).numpy()
+
+
 @torch.no_grad()
-def _direct_similarity(embedding: Embedding, line: Tensor, centre: int) -> np.ndarray:
+def _direct_similarity(embedding: Embedding, line: Tensor, centre: int) -> Tensor:
     reference = embedding(line[centre : centre + 1])
     chunks = [
         row_similarity(torch.cat([reference, embedding(chunk)]), 0)[1:]
         for chunk in line.split(_ROW_CHUNK)
     ]
-    return torch.cat(chunks).numpy()
+    return torch.cat(chunks)

@@ -172,18 +172,65 @@ def shifted_basis_similarity(embedding: Embedding, num_samples: int) -> Tensor:
     return blocks.similarity(num_samples // 2)
 
 
-def fourier_features_stable_rank(embedding: Embedding, num_samples: int) -> float:
-    """Exact SR of a 1D Fourier-family embedding of ``x_k = k / N`` from its Toeplitz Gram.
+@dataclass(frozen=True)
+class ToeplitzGram:
+    """The symmetric Toeplitz Gram ``T[k, l] = column[|k - l|]`` of ``N`` rows of equal norm.
 
-    ``SR = N t_0 / lambda_max(T)`` with ``T[k, l] = t_|k - l|``,
-    ``t_p = c^2 sum_i cos(2 pi f_i p / N)`` (``c`` the normalisation constant). The largest
-    eigenvalue is dense for ``N <= 512``, else from Lanczos with FFT-based Toeplitz products
-    (agreeing with the dense value to about 1e-15).
+    A 1D Fourier embedding of ``x_k = k / N`` has this Gram (module docstring):
+    ``column[p] = c^2 sum_i cos(2 pi f_i p / N)`` for frequencies ``f_i`` and normalisation
+    ``c``, computed in ``O(N F)``, a chunk of frequencies at a time.
     """
-    column = fourier_gram_column(embedding, num_samples)
-    if column[0] == 0:
-        raise ValueError("stable rank of an all-zero matrix is undefined")
-    return float(num_samples * column[0] / _toeplitz_largest_eigenvalue(column))
+
+    column: np.ndarray
+
+    @classmethod
+    def from_embedding(cls, embedding: Embedding, num_samples: int) -> ToeplitzGram:
+        """The Gram of ``embedding`` on ``k / N``; ``ValueError`` unless 1D Fourier features."""
+        if not isinstance(embedding, FourierFeatures):
+            raise ValueError(
+                f"the Toeplitz path needs a Fourier-feature embedding; {embedding.name!r} is in "
+                f"the {embedding.family} family"
+            )
+        if embedding.in_dim != 1:
+            raise ValueError(f"the Toeplitz path needs in_dim=1, got in_dim={embedding.in_dim}")
+        num_samples = _positive_samples(num_samples)
+        frequencies = embedding.frequencies.detach().to(torch.float64).reshape(-1).cpu()
+        scale = float(embedding.norm_scale.detach().reshape(-1)[0])
+        lags = torch.arange(num_samples, dtype=torch.float64) / num_samples
+        column = torch.zeros(num_samples, dtype=torch.float64)
+        for chunk in frequencies.split(1024):
+            column += torch.cos((2 * math.pi) * lags[:, None] * chunk[None, :]).sum(dim=1)
+        return cls((scale**2 * column).numpy())
+
+    def stable_rank(self) -> float:
+        """``SR = N t_0 / lambda_max(T)``: the trace over the largest eigenvalue.
+
+        The eigenvalue is dense for ``N <= 512``, else from Lanczos with FFT-based Toeplitz
+        products (agreeing with the dense value to about 1e-15).
+        """
+        if not self.column[0] > 0:
+            raise ValueError("stable rank of an all-zero matrix is undefined")
+        return float(
+            self.column.shape[0] * self.column[0] / _toeplitz_largest_eigenvalue(self.column)
+        )
+
+    def similarity(self, reference: int) -> Tensor:
+        """Similarity of every row to row ``reference``: ``t_|k - reference| / t_0``."""
+        size = self.column.shape[0]
+        if not 0 <= reference < size:
+            raise ValueError(f"reference row {reference} is outside 0..{size - 1}")
+        column = torch.from_numpy(self.column)
+        return column[(torch.arange(size) - reference).abs()] / column[0]
+
+
+def fourier_features_stable_rank(embedding: Embedding, num_samples: int) -> float:
+    """Exact SR of a 1D Fourier-family embedding of ``x_k = k / N`` (:class:`ToeplitzGram`)."""
+    return ToeplitzGram.from_embedding(embedding, num_samples).stable_rank()
+
+
+def fourier_features_similarity(embedding: Embedding, num_samples: int) -> Tensor:
+    """Similarity of every sample ``k / N`` to the centre ``(N // 2) / N``, from the Gram column."""
+    return ToeplitzGram.from_embedding(embedding, num_samples).similarity(num_samples // 2)
 
 
 def _toeplitz_largest_eigenvalue(column: np.ndarray) -> float:
@@ -206,26 +253,8 @@ def _toeplitz_largest_eigenvalue(column: np.ndarray) -> float:
             return float(eigsh(operator, return_eigenvectors=False, **options)[0])
         except ArpackNoConvergence:
             pass
-    return float(np.linalg.eigvalsh(scipy.linalg.toeplitz(column))[-1])
-
-
-def fourier_gram_column(embedding: Embedding, num_samples: int) -> np.ndarray:
-    """First column ``t_p = <psi(0), psi(p / N)>`` of a 1D Fourier embedding's Gram matrix."""
-    if not isinstance(embedding, FourierFeatures):
-        raise ValueError(
-            f"the Toeplitz path needs a Fourier-feature embedding; {embedding.name!r} is in "
-            f"the {embedding.family} family"
-        )
-    if embedding.in_dim != 1:
-        raise ValueError(f"the Toeplitz path needs in_dim=1, got in_dim={embedding.in_dim}")
-    num_samples = _positive_samples(num_samples)
-    frequencies = embedding.frequencies.detach().to(torch.float64).reshape(-1).cpu()
-    scale = float(embedding.norm_scale.detach().reshape(-1)[0])
-    lags = torch.arange(num_samples, dtype=torch.float64) / num_samples
-    column = torch.zeros(num_samples, dtype=torch.float64)
-    for chunk in frequencies.split(1024):
-        column += torch.cos((2 * math.pi) * lags[:, None] * chunk[None, :]).sum(dim=1)
-    return (scale**2 * column).numpy()
+    dense = torch.from_numpy(scipy.linalg.toeplitz(column))
+    return float(torch.linalg.eigvalsh(dense)[-1])
 
 
 def _positive_samples(num_samples: int) -> int:
