@@ -84,9 +84,10 @@ def test_scatter_follows_the_gaussian_curve() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"sigma_range": (0.1, 0.01)}, "0 < low < high"),
+        ({"sigma_range": (0.1, 0.01)}, "0 < LOW < HIGH"),
         ({"num_bandwidths": 0}, "integer >= 1"),
         ({"dimensions": (1,)}, "integers >= 2"),
+        ({"dimensions": ()}, "integers >= 2"),
     ],
 )
 def test_scatter_checks_its_arguments(kwargs: dict[str, object], message: str) -> None:

@@ -15,6 +15,7 @@ from posenc.analysis import (
     stable_rank,
     stable_rank_method,
 )
+from posenc.analysis.measure import working_matrix_shape
 from posenc.embeddings import make_embedding
 
 
@@ -61,6 +62,16 @@ def test_2d_matrix_and_stable_rank() -> None:
     per_axis = embedding_stable_rank(make_embedding("gaussian", **params), 12)
     # SR of a Kronecker product is the product of the factors' SRs.
     assert embedding_stable_rank(emb, 12) == pytest.approx(per_axis**2, rel=1e-9)
+
+
+def test_working_matrix_shape_per_path() -> None:
+    periodic = make_embedding("gaussian", num_centers=1000, periodic=True)
+    assert working_matrix_shape(periodic, 1000) == (1, 1000)  # one generator row
+    assert working_matrix_shape(periodic, 30) == (3, 1000)  # gcd 10
+    assert working_matrix_shape(make_embedding("rff", num_frequencies=5000), 700) == (700, 1024)
+    assert working_matrix_shape(make_embedding("gaussian", num_centers=64), 50) == (50, 64)
+    plane = make_embedding("gaussian", in_dim=2, num_centers=8, compose="separable")
+    assert working_matrix_shape(plane, 5) == (25, 64)
 
 
 def test_oversized_requests_fail_before_allocating() -> None:

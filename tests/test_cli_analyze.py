@@ -139,6 +139,8 @@ def test_default_output_folder_is_printed(run_cli, tmp_path: Path) -> None:
         (["--embedding", "gaussian", "--dim", "1"], "--dim must be an integer >= 2"),
         (["--embedding", "gaussian", "--threshold", "inf"], "--threshold must be a finite number"),
         (["--scatter", "--sigma-range", "0.1", "0.01"], "0 < LOW < HIGH"),
+        (["--scatter", "--scatter-dims", "1"], "scatter sizes D must be integers >= 2"),
+        (["--embedding", "gaussian", "--samples", "99991"], "more than the 2 GiB limit"),
         ([], "nothing to analyse"),
         (
             ["--embedding", "gaussian", "--no-periodic", "--dim", "20000", "--points", "20000"],

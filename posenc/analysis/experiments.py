@@ -213,29 +213,18 @@ def stable_rank_dp_scatter(
     each), both embedding ``D`` samples ``k / D``. SR and DP come from the exact FFT and
     Toeplitz paths. The theory curve is ``SR = sqrt(ln 10 / pi) / DP``.
     """
-    low, high = sigma_range
-    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
-        raise ValueError(f"sigma range must satisfy 0 < low < high, got {sigma_range!r}")
-    if (
-        isinstance(num_bandwidths, bool)
-        or not isinstance(num_bandwidths, int)
-        or num_bandwidths < 1
-    ):
-        raise ValueError(f"number of bandwidths must be an integer >= 1, got {num_bandwidths!r}")
-    for dimension in dimensions:
-        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 2:
-            raise ValueError(f"scatter dimensions must be integers >= 2, got {dimension!r}")
+    check_scatter_arguments(dimensions, num_bandwidths, sigma_range)
     rng = np.random.default_rng(seed)
-    draws = {
-        d: np.exp(rng.uniform(math.log(low), math.log(high), num_bandwidths)) for d in dimensions
-    }
+    low, high = (math.log(value) for value in sigma_range)
+    draws = {d: np.exp(rng.uniform(low, high, num_bandwidths)) for d in dimensions}
+    rff_seeds = {d: rng.integers(0, 2**31, num_bandwidths).tolist() for d in dimensions}
     series: list[Series] = []
     points: list[dict[str, Any]] = []
     bar = tqdm(total=len(dimensions) * num_bandwidths, desc="SR-DP scatter", disable=not progress)
     for group, dimension in enumerate(dimensions):
         measured: dict[str, list[tuple[float, float]]] = {"gaussian": [], "rff": []}
         for index, sigma in enumerate(draws[dimension]):
-            pair = _scatter_embeddings(dimension, float(sigma), seed * 1_000_003 + index)
+            pair = _scatter_embeddings(dimension, float(sigma), rff_seeds[dimension][index])
             for family, embedding in pair.items():
                 sr, curve = stable_rank_and_similarity(embedding, dimension)
                 dp = curve.distance_preservation()
@@ -261,7 +250,12 @@ def stable_rank_dp_scatter(
     series.append(
         Series("SR·DP = √(ln 10 / π)", curve_dp, SR_DP_GAUSSIAN / curve_dp, len(dimensions), True)
     )
-    products = np.array([p["stable_rank"] * p["distance_preservation"] for p in points])
+    products = {
+        family: np.array(
+            [p["stable_rank"] * p["distance_preservation"] for p in points if p["family"] == family]
+        )
+        for family in ("gaussian", "rff")
+    }
     return PlotData(
         "stable_rank_dp_scatter",
         "Stable rank against distance preservation",
@@ -273,10 +267,28 @@ def stable_rank_dp_scatter(
         metrics={
             "points": points,
             "sr_dp_theory": SR_DP_GAUSSIAN,
-            "sr_dp_mean": float(products.mean()),
-            "sr_dp_std": float(products.std()),
+            "sr_dp_mean": {family: float(v.mean()) for family, v in products.items()},
+            "sr_dp_std": {family: float(v.std()) for family, v in products.items()},
         },
     )
+
+
+def check_scatter_arguments(
+    dimensions: Sequence[int], num_bandwidths: int, sigma_range: Sequence[float]
+) -> None:
+    """Raise ``ValueError`` unless sizes are integers >= 2, the count >= 1, and
+    ``0 < low < high`` for the range of ``sigma``."""
+    low, high = sigma_range
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+        raise ValueError(f"sigma range must satisfy 0 < LOW < HIGH, got {low!r} {high!r}")
+    if not _is_int_at_least(num_bandwidths, 1):
+        raise ValueError(f"number of bandwidths must be an integer >= 1, got {num_bandwidths!r}")
+    if not dimensions or not all(_is_int_at_least(d, 2) for d in dimensions):
+        raise ValueError(f"scatter sizes D must be integers >= 2, got {list(dimensions)!r}")
+
+
+def _is_int_at_least(value: Any, minimum: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= minimum
 
 
 def basis_functions(

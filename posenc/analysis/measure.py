@@ -13,6 +13,7 @@ embedding: its Toeplitz Gram); everything else embeds the grid and measures the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ from posenc.analysis.metrics import (
     row_similarity,
     stable_rank,
 )
-from posenc.analysis.spectral import BlockCirculant, ToeplitzGram
+from posenc.analysis.spectral import FREQUENCY_CHUNK, BlockCirculant, ToeplitzGram
 from posenc.embeddings import Embedding, FourierFeatures, ShiftedBasis, kronecker_rows
 
 STRUCTURED_METHODS = ("fft", "toeplitz")
@@ -76,6 +77,20 @@ def structured_method(embedding: Embedding) -> str | None:
 def stable_rank_method(embedding: Embedding) -> str:
     """The method ``"auto"`` picks for ``embedding``: ``"fft"``, ``"toeplitz"`` or ``"gram"``."""
     return structured_method(embedding) or "gram"
+
+
+def working_matrix_shape(embedding: Embedding, num_samples: int) -> tuple[int, int]:
+    """Shape of the largest float64 matrix that measuring SR on ``N`` samples allocates.
+
+    FFT path: the ``N / gcd(N, K)`` base rows; Toeplitz path: one chunk of lags times
+    frequencies; otherwise the embedded matrix itself. Lets callers check memory first.
+    """
+    method = stable_rank_method(embedding)
+    if method == "fft":
+        return num_samples // math.gcd(num_samples, embedding.num_centers), embedding.num_centers
+    if method == "toeplitz":
+        return num_samples, min(embedding.frequencies.numel(), FREQUENCY_CHUNK)
+    return num_samples**embedding.in_dim, embedding.out_dim
 
 
 @torch.no_grad()

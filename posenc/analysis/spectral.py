@@ -41,6 +41,8 @@ from torch import Tensor
 from posenc.analysis.metrics import checked_matrix, require_matrix_fits
 from posenc.embeddings import Embedding, FourierFeatures, ShiftedBasis
 
+FREQUENCY_CHUNK = 1024
+"""Frequencies per chunk when summing a Fourier embedding's Gram column."""
 _DENSE_TOEPLITZ = 512
 """Up to this size the Toeplitz Gram's eigenvalues are computed densely."""
 
@@ -65,6 +67,11 @@ class BlockCirculant:
     def from_embedding(cls, embedding: Embedding, num_samples: int) -> BlockCirculant:
         """The embedding of ``x_k = k / N`` (``k < N``) by a periodic 1D shifted basis.
 
+        Only the first ``n`` rows are evaluated; the others are their exact shifts, as in
+        P1's circulant of one generator row. For continuous generators this is the
+        embedding's own matrix to rounding (1e-15); a generator evaluated inconsistently at
+        discontinuities hit exactly by grid displacements (``sign(sin(.))`` of the square
+        wave at its zeros) can differ from the embedding's later rows in those entries.
         Raises ``ValueError`` for any other embedding: without periodic centres on a uniform
         grid the matrix has no circulant structure.
         """
@@ -195,10 +202,13 @@ class ToeplitzGram:
             raise ValueError(f"the Toeplitz path needs in_dim=1, got in_dim={embedding.in_dim}")
         num_samples = _positive_samples(num_samples)
         frequencies = embedding.frequencies.detach().to(torch.float64).reshape(-1).cpu()
+        require_matrix_fits(
+            num_samples, min(frequencies.numel(), FREQUENCY_CHUNK), "the Toeplitz path"
+        )
         scale = float(embedding.norm_scale.detach().reshape(-1)[0])
         lags = torch.arange(num_samples, dtype=torch.float64) / num_samples
         column = torch.zeros(num_samples, dtype=torch.float64)
-        for chunk in frequencies.split(1024):
+        for chunk in frequencies.split(FREQUENCY_CHUNK):
             column += torch.cos((2 * math.pi) * lags[:, None] * chunk[None, :]).sum(dim=1)
         return cls((scale**2 * column).numpy())
 

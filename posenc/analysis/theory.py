@@ -16,8 +16,9 @@ the autocorrelation of ``psi``. Two facts give everything below:
   ``P / P(0)``: the effective bandwidth. P2's form ``min(N, SR_infinity)`` joins the limits.
 
 * DP (count rule, threshold ``t``) of a continuous similarity is the measure of
-  ``{delta in [-1/2, 1/2): D(delta) > t}`` over 2 (:func:`half_width_above`); a grid of ``N``
-  samples adds up to ``1 / (2N)`` (the centre sample and the rounding of the edges).
+  ``{delta in [-1/2, 1/2): D(delta) > t}`` over 2 (:func:`half_width_above`). Counting on a
+  grid of ``N`` samples rounds each edge of a region above ``t`` to the grid: one lobe gives
+  ``(2 floor(N m) + 1) / (2N)`` for a half-width ``m``, within ``1 / (2N)`` of it.
 
 Families (bandwidth ``s`` or ``w``; ``u = |delta| / w``):
 
@@ -240,16 +241,17 @@ class ClosedForm:
 def closed_form(embedding: Embedding) -> ClosedForm | None:
     """The :class:`ClosedForm` of ``embedding``, or ``None`` where there is none.
 
-    Covered: Gaussian, RFF, triangle, sinc, impulse (a box of width ``2 radius``: with the
-    default radius ``1 / (2K)`` the one-hot code, ``SR = min(N, K)``), and the
-    square wave and sine of integer frequency. The forms are for the periodic construction
-    (a non-periodic basis deviates within about one bandwidth of the edges) and a continuum
-    of centres. With ``K`` centres the Gaussian and sinc agree with the circulant to 0.1%
-    once the bandwidth spans 1.5 centre spacings; the triangle, whose kink the centres
-    sample, keeps a relative excess of ``1 / (2 (w K)^2)`` in SR for integer ``w K``
-    (12.5% at ``w K = 2``, 0.5% at 10). Below :data:`MIN_RESOLVED_SPACINGS` spacings the
-    centres, not the generator, set SR and DP (the default triangle of width ``1/K`` is
-    the one-hot code), and this returns ``None``.
+    Covered: Gaussian (its ``truncate`` is ignored), RFF, triangle, sinc, impulse (a box of
+    width ``2 radius``: with the default radius ``1 / (2K)`` the one-hot code,
+    ``SR = min(N, K)``), and the square wave and sine of integer frequency.
+
+    The forms are for the periodic construction (a non-periodic basis deviates within about
+    one bandwidth of the edges) and a continuum of centres. With ``K`` centres the Gaussian
+    and sinc agree with the circulant to 0.1% once the bandwidth spans 1.5 centre spacings;
+    the triangle, whose kink the centres sample, keeps a relative excess of
+    ``1 / (2 (w K)^2)`` in SR for integer ``w K`` (12.5% at ``w K = 2``, 0.5% at 10). Below
+    :data:`MIN_RESOLVED_SPACINGS` spacings the centres, not the generator, set SR and DP
+    (the default triangle of width ``1/K`` is the one-hot code): this returns ``None``.
     """
     builder = _BUILDERS.get(embedding.name)
     unresolved = (

@@ -34,11 +34,15 @@ from posenc.analysis import (
     similarity_curve,
     similarity_vs_displacement,
     stable_rank_dp_scatter,
-    stable_rank_method,
     stable_rank_vs_samples,
     summarize,
 )
-from posenc.analysis.experiments import SCATTER_DIMENSIONS, SCATTER_SIGMA_RANGE
+from posenc.analysis.experiments import (
+    SCATTER_DIMENSIONS,
+    SCATTER_SIGMA_RANGE,
+    check_scatter_arguments,
+)
+from posenc.analysis.measure import working_matrix_shape
 from posenc.analysis.metrics import DEFAULT_THRESHOLD, require_matrix_fits
 from posenc.embeddings import (
     EMBEDDINGS,
@@ -163,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     analysed = resolve_embeddings(args) if args.embedding else []
     _check_memory(analysed, samples, points)
     if args.scatter:
-        _check_scatter(args)
+        check_scatter_arguments(args.scatter_dims, args.scatter_bandwidths, args.sigma_range)
     out = _output_folder(args.out)
     config = _config(args, analysed, samples, points, out)
 
@@ -197,9 +201,8 @@ def parse_samples(spec: str) -> list[int]:
             ) from None
         if len(numbers) > 3 or min(numbers) < 1:
             raise ValueError(f"--samples {spec!r}: need integers >= 1 as N, A:B or A:B:STEP")
-        start, stop, step = numbers[0], numbers[min(1, len(numbers) - 1)], 1
-        if len(numbers) == 3:
-            step = numbers[2]
+        # N alone, A:B (step 1) or A:B:STEP
+        start, stop, step = (*numbers, 1)[:3] if len(numbers) > 1 else (numbers[0],) * 2 + (1,)
         if stop < start:
             raise ValueError(f"--samples {spec!r}: range {item.strip()!r} ends before it starts")
         counts.update(range(start, stop + 1, step))
@@ -314,20 +317,9 @@ def _check_positive(flag: str, value: int, minimum: int = 1) -> None:
 
 def _check_memory(analysed: Iterable[Analysed], samples: Sequence[int], points: int) -> None:
     for item in analysed:
-        if stable_rank_method(item.embedding) == "gram":
-            for count in (points, max(samples)):
-                require_matrix_fits(
-                    count, item.embedding.out_dim, f"{item.label} on {count} points"
-                )
-
-
-def _check_scatter(args: argparse.Namespace) -> None:
-    for dim in args.scatter_dims:
-        _check_positive("--scatter-dims", dim, minimum=2)
-    _check_positive("--scatter-bandwidths", args.scatter_bandwidths)
-    low, high = args.sigma_range
-    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
-        raise ValueError(f"--sigma-range must satisfy 0 < LOW < HIGH, got {low!r} {high!r}")
+        for count in sorted({points, *samples[-1:]}):
+            rows, cols = working_matrix_shape(item.embedding, count)
+            require_matrix_fits(rows, cols, f"{item.label} on {count} points")
 
 
 def _output_folder(requested: Path | None) -> Path:
