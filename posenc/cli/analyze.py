@@ -92,13 +92,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--bandwidth", nargs="+", type=float, metavar="V", help="bandwidths, for every embedding"
     )
     for name in BANDWIDTH_NAMES:
+        owners = [key for key, cls in EMBEDDINGS.items() if cls.bandwidth_name == name]
         group.add_argument(
             f"--{name}",
             dest=f"bandwidth_{name}",
             nargs="+",
             type=float,
             metavar="V",
-            help=f"bandwidths of the embeddings whose bandwidth is {name}",
+            help=f"bandwidths of {', '.join(owners)}",
         )
     group.add_argument(
         "--param",
