@@ -59,7 +59,7 @@ def render_basis(data: BasisData) -> Figure:
     for row, (index, values) in enumerate(zip(data.feature_indices, data.functions, strict=True)):
         left.plot(data.x, values, color=PALETTE[row % len(PALETTE)], label=f"feature {index}")
     label_axes(left, "coordinate x (unit domain)", "feature value", "basis functions")
-    left.legend(loc="upper right")
+    left.legend(loc="upper right", frameon=True, framealpha=0.9)
     extent = (data.gram_points[0], data.gram_points[-1], data.gram_points[-1], data.gram_points[0])
     image = right.imshow(data.gram, extent=extent, interpolation="nearest")
     right.grid(False)
