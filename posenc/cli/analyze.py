@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
-import shutil
 import sys
-import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +40,19 @@ from posenc.analysis.experiments import (
 )
 from posenc.analysis.measure import working_matrix_shape
 from posenc.analysis.metrics import DEFAULT_THRESHOLD, require_matrix_fits
+from posenc.cli.params import parse_value
 from posenc.embeddings import (
     EMBEDDINGS,
     Embedding,
     describe_embedding,
     embedding_class,
     make_embedding,
+)
+from posenc.runfolder import (
+    check_output_folder,
+    default_output_folder,
+    staged_folder,
+    write_json,
 )
 
 BANDWIDTH_NAMES = tuple(sorted({c.bandwidth_name for c in EMBEDDINGS.values() if c.bandwidth_name}))
@@ -172,17 +175,10 @@ def run(args: argparse.Namespace) -> int:
     out = _output_folder(args.out)
     config = _config(args, analysed, samples, points, out)
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_folder(out) as staging:
         results = _compute(args, analysed, samples, points, staging)
-        _write_json(staging / "config.json", config)
-        _write_json(staging / "results.json", results)
-        if out.exists():
-            out.rmdir()  # an existing folder is only accepted when empty
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        write_json(staging / "config.json", config)
+        write_json(staging / "results.json", results)
     _print_summary(results.get("summary", []))
     print(out)
     return 0
@@ -283,22 +279,8 @@ def _parse_params(items: Sequence[str], names: Sequence[str]) -> dict[str, dict[
                 f"--param {key}: none of the selected embeddings ({', '.join(names)}) has it"
             )
         for name in takers:
-            per_embedding[name][key] = _parse_value(text.strip())
+            per_embedding[name][key] = parse_value(text.strip())
     return per_embedding
-
-
-def _parse_value(text: str) -> Any:
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    return text
 
 
 def _accepted(cls: type[Embedding]) -> set[str]:
@@ -324,18 +306,8 @@ def _check_memory(analysed: Iterable[Analysed], samples: Sequence[int], points: 
 
 
 def _output_folder(requested: Path | None) -> Path:
-    if requested is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"analyze-{stamp}"
-        suffix = 2
-        while out.exists():
-            out = Path("runs") / f"analyze-{stamp}-{suffix}"
-            suffix += 1
-    else:
-        out = requested
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"output folder {str(out)!r} exists and is not empty")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = requested or default_output_folder("analyze")
+    check_output_folder(out)
     return out
 
 
@@ -411,16 +383,6 @@ def _compute(
 
 def _file_stem(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name.replace("=", "-"))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, allow_nan=False, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
