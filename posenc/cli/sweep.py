@@ -254,6 +254,8 @@ def run(args: argparse.Namespace) -> int:
     from posenc.sweeps.runner import export_results, run_sweep
     from posenc.sweeps.spec import resolve_sweep, runs_key, split_run_options
 
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, got {args.jobs}")
     mapping, source = sweep_mapping(args)
     options = split_run_options(mapping, source)
     spec = resolve_sweep({k: v for k, v in mapping.items() if k != "run"}, source)
