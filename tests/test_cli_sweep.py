@@ -94,6 +94,10 @@ def test_a_toml_file_means_what_the_flags_mean(capsys, tmp_path: Path) -> None:
         (["--bandwidths", "sinc=auto:x"], "the count must be an integer >= 1, got 'x'"),
         (["--steps", "0"], "steps must be an integer >= 1, got 0"),
         (["--jobs", "0"], "--jobs must be an integer >= 1, got 0"),
+        (
+            ["--embedding", "gaussian", "--bandwidths", "sinc=0.1"],
+            "--bandwidths sinc=0.1: sinc is not among the swept embeddings (gaussian)",
+        ),
     ],
 )
 def test_bad_flags_fail_in_one_line_before_anything_is_written(
@@ -115,6 +119,7 @@ def test_bad_flags_fail_in_one_line_before_anything_is_written(
         ("[sweep]\nembeddings = [gaussian\n", "invalid TOML"),
         ("[fit]\nstepz = 3\n", "[fit] stepz: unknown key (allowed: size, "),
         ("[run]\njobs = 'two'\n", "[run] jobs: must be an integer >= 1, got 'two'"),
+        ("fit = 3\n", "[fit] must be a table"),
     ],
 )
 def test_bad_toml_fails_in_one_line_naming_file_and_key(

@@ -87,10 +87,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_axis_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("swept axes")
-    group.add_argument("--embedding", nargs="+", metavar="NAME", help="embeddings to sweep")
+    group.add_argument(
+        "--embedding", nargs="+", action="extend", metavar="NAME", help="embeddings to sweep"
+    )
     group.add_argument(
         "--bandwidths",
         nargs="+",
+        action="extend",
         metavar="VALUES",
         help="bandwidth values for every embedding, or NAME=VALUES for one (default auto)",
     )
@@ -99,17 +102,21 @@ def _add_axis_flags(parser: argparse.ArgumentParser) -> None:
             f"--{name}",
             dest=f"bandwidth_{name}",
             nargs="+",
+            action="extend",
             metavar="VALUES",
             help=f"values of the embeddings whose bandwidth is {name}",
         )
     group.add_argument(
         "--model",
         nargs="+",
+        action="extend",
         choices=MODEL_KINDS,
         metavar="KIND",
         help=f"models to sweep ({', '.join(MODEL_KINDS)})",
     )
-    group.add_argument("--seeds", nargs="+", type=int, metavar="S", help="seeds (default 0)")
+    group.add_argument(
+        "--seeds", nargs="+", action="extend", type=int, metavar="S", help="seeds (default 0)"
+    )
 
 
 def _add_fit_flags(parser: argparse.ArgumentParser) -> None:
@@ -165,17 +172,25 @@ def sweep_mapping(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]
     from posenc.sweeps.spec import load_sweep_file
 
     mapping = load_sweep_file(args.config) if args.config else {}
-    flags = _flag_mapping(args)
-    for table, values in flags.items():
-        merged = dict(mapping.get(table, {}))
+    source = str(args.config) if args.config else None
+    for table, values in _flag_mapping(args).items():
+        merged = _table(mapping, table, source)
         if table == "embeddings":
             for name, own in values.items():
-                merged[name] = {**merged.get(name, {}), **own}
+                merged[name] = {**_table(merged, name, source, f"embeddings.{name}"), **own}
         else:
             merged.update(values)
         mapping[table] = merged
     _apply_named_bandwidths(args, mapping)
-    return mapping, (str(args.config) if args.config else None)
+    return mapping, source
+
+
+def _table(mapping: dict[str, Any], key: str, source: str | None, name: str = "") -> dict:
+    """A copy of the table ``mapping[key]`` (empty if absent) that flags are merged into."""
+    table = mapping.get(key, {})
+    if not isinstance(table, dict):
+        raise ValueError(f"{source}: [{name or key}] must be a table")
+    return dict(table)
 
 
 def _flag_mapping(args: argparse.Namespace) -> dict[str, Any]:
@@ -226,6 +241,13 @@ def _apply_named_bandwidths(args: argparse.Namespace, mapping: dict[str, Any]) -
     from posenc.sweeps.spec import parse_bandwidths, swept_embedding_names
 
     names = swept_embedding_names(mapping)
+    for item in args.bandwidths or []:
+        name, equals, _ = item.partition("=")
+        if equals and name not in names:
+            raise ValueError(
+                f"--bandwidths {item}: {name} is not among the swept embeddings "
+                f"({', '.join(names)})"
+            )
     for flag in BANDWIDTH_FLAGS:
         values = getattr(args, f"bandwidth_{flag}")
         if not values:

@@ -69,13 +69,13 @@ def batch_key(config: FitConfig) -> str | None:
 
 
 def batch_bytes(signal: Signal, configs: Sequence[FitConfig]) -> int:
-    """Bytes the batch holds at once: the sum of ``fit``'s estimate over its members."""
-    total = 0
-    for config in configs:
-        split = _split(signal, config)
-        embedding = build_embedding(config, signal.ndim, normalization="none")
-        total += estimate_fit_bytes(config, embedding, split)
-    return total
+    """Bytes the batch holds at once: ``fit``'s estimate for one member times the members
+    (members differ only in bandwidth and seed, so their sizes are equal)."""
+    if not configs:
+        return 0
+    config = configs[0]
+    embedding = build_embedding(config, signal.ndim, normalization="none")
+    return len(configs) * estimate_fit_bytes(config, embedding, _split(signal, config))
 
 
 class BatchedMLP(nn.Module):

@@ -349,7 +349,10 @@ def load_sweep_file(path: Path) -> dict[str, Any]:
 
 def split_run_options(mapping: Mapping[str, Any], source: str | None) -> dict[str, Any]:
     """The ``[run]`` table (``out``, ``jobs``, ``batch``), checked."""
-    options = dict(mapping.get("run", {}))
+    options = mapping.get("run", {})
+    if not isinstance(options, Mapping):
+        raise ValueError(_prefix(source) + "[run] must be a table")
+    options = dict(options)
     _check_table_keys(options, "run", RUN_KEYS, source)
     if "jobs" in options and (not _is_int(options["jobs"]) or options["jobs"] < 1):
         raise ValueError(
