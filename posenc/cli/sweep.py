@@ -54,6 +54,13 @@ Runs that differ only in bandwidth and/or seed with a linear or MLP model are tr
 as one batched model (--no-batch: one by one). --jobs N spreads the work over N processes.
 --config FILE reads the same settings from a TOML file (see posenc.sweeps.spec); flags
 override it. FOLDER/sweep.toml is the resolved sweep: `posenc sweep --config` runs it again.
+
+--executor ray runs every job as a Ray task (needs the ray extra: pip install 'posenc[ray]'):
+on a local Ray instance using every core, or on the cluster at --address HOST:PORT (started
+with `ray start --head`; posenc must be installed on every node). Batched groups are split
+over the cluster's CPUs; --jobs N instead keeps at most N tasks running and splits them into
+N parts. The results store stays on this machine, written as each task completes; a task
+whose worker dies is retried twice, then its runs are recorded as failed.
 """
 
 
@@ -155,7 +162,20 @@ def _add_fit_flags(parser: argparse.ArgumentParser) -> None:
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("run")
     group.add_argument("--out", type=Path, help="sweep folder (default runs/sweep-<sweep key>)")
-    group.add_argument("--jobs", type=int, help="worker processes (default 1)")
+    group.add_argument(
+        "--jobs",
+        type=int,
+        help="worker processes (default 1); with --executor ray: tasks at once (default: all)",
+    )
+    group.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="run on this machine (default) or as Ray tasks (local Ray, or --address)",
+    )
+    group.add_argument(
+        "--address", metavar="HOST:PORT", help="an existing Ray cluster (with --executor ray)"
+    )
     group.add_argument(
         "--batch",
         action=argparse.BooleanOptionalAction,
@@ -278,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs must be an integer >= 1, got {args.jobs}")
+    if args.address is not None and args.executor != "ray":
+        raise ValueError(f"--address {args.address}: needs --executor ray")
     mapping, source = sweep_mapping(args)
     options = split_run_options(mapping, source)
     spec = resolve_sweep({k: v for k, v in mapping.items() if k != "run"}, source)
@@ -285,11 +307,13 @@ def run(args: argparse.Namespace) -> int:
     folder = (
         Path(options["out"]) if "out" in options else Path("runs") / f"sweep-{runs_key(runs)[:8]}"
     )
-    jobs, batch = options.get("jobs", 1), options.get("batch", True)
+    jobs, batch = options.get("jobs"), options.get("batch", True)
     if args.dry_run:
-        _print_plan(runs, folder, jobs, batch)
+        _print_plan(runs, folder, jobs, batch, _where(args, jobs))
         return 0
-    executor = make_executor(jobs, batch, progress=not args.quiet)
+    executor = make_executor(
+        jobs, batch, progress=not args.quiet, executor=args.executor, address=args.address
+    )
     summary = run_sweep(spec, folder, executor, progress=not args.quiet)
     print(
         f"{folder}: {summary.total} runs; {summary.already_finished} were already finished, "
@@ -311,7 +335,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_plan(runs: list[Any], folder: Path, jobs: int, batch: bool) -> None:
+def _where(args: argparse.Namespace, jobs: int | None) -> str:
+    """Where the jobs run, as the dry run says it."""
+    if args.executor == "local":
+        return f"{jobs or 1} process(es)"
+    cluster = f"the Ray cluster at {args.address}" if args.address else "a local Ray instance"
+    if jobs is None:
+        return f"{cluster} (batched groups split further over its CPUs)"
+    return f"{cluster}, {jobs} task(s) at once"
+
+
+def _print_plan(runs: list[Any], folder: Path, jobs: int | None, batch: bool, where: str) -> None:
     from posenc.sweeps.executors import RunTask, plan_jobs
     from posenc.sweeps.store import STORE_NAME, ResultStore
 
@@ -322,11 +356,11 @@ def _print_plan(runs: list[Any], folder: Path, jobs: int, batch: bool) -> None:
     for index, run in enumerate(runs, start=1):
         print(f"{index:4d}  {run.key}  {status.get(run.key, 'to do'):8s}  {run.label}")
     pending = [RunTask(run.key, run.config) for run in runs if status.get(run.key) != "finished"]
-    plan = plan_jobs(pending, parallel=jobs) if batch else [(task,) for task in pending]
+    plan = plan_jobs(pending, parallel=jobs or 1) if batch else [(task,) for task in pending]
     batched = [len(job) for job in plan if len(job) > 1]
     print(
         f"{len(runs)} runs, {len(pending)} to do, in {len(plan)} jobs "
-        f"({len(batched)} batched: {sum(batched)} runs) on {jobs} process(es) -> {folder}"
+        f"({len(batched)} batched: {sum(batched)} runs) on {where} -> {folder}"
     )
 
 

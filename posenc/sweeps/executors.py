@@ -1,4 +1,5 @@
-"""Where a sweep's runs are computed: in this process, in a local process pool, batched.
+"""Where a sweep's runs are computed: in this process, in a local process pool, batched
+(and on a Ray cluster: :mod:`posenc.sweeps.ray_executor`).
 
 The unit of work is a *job*: a tuple of :class:`RunTask` computed by :func:`run_job` in one
 process, one fit for a single task, one batched training
@@ -80,9 +81,14 @@ class RunOutcome:
     worker: str
 
 
+def signal_key(config: FitConfig) -> tuple[str, int | None, bool]:
+    """What identifies the signal ``config`` fits: runs with the same key fit the same data."""
+    return (config.signal, config.size, config.gray)
+
+
 def load_signal(config: FitConfig) -> Signal:
     """``load_config_signal(config)``, kept per process for the sweep's next runs."""
-    key = (config.signal, config.size, config.gray)
+    key = signal_key(config)
     if key not in _signals:
         if len(_signals) >= SIGNAL_CACHE_SIZE:
             _signals.clear()
@@ -90,32 +96,35 @@ def load_signal(config: FitConfig) -> Signal:
     return _signals[key]
 
 
-def run_job(job: Job, progress: bool = False) -> list[RunOutcome]:
+def run_job(job: Job, progress: bool = False, signal: Signal | None = None) -> list[RunOutcome]:
     """Compute every task of ``job``; never raises for a failing run.
 
     Several tasks are trained as one batch; if the batch as a whole fails (e.g. it does not
     fit in memory), its tasks are run one by one, so each ends with its own outcome. A run
-    that raises is returned as ``failed`` with the error's type and message.
+    that raises is returned as ``failed`` with the error's type and message. ``signal`` is the
+    already loaded signal that every task of ``job`` fits (same :func:`signal_key`), for an
+    executor that ships it to workers; by default :func:`load_signal` loads it here.
     """
     if len(job) > 1:
         started = time.time()
         try:
-            signal = load_signal(job[0].config)
+            signal = signal if signal is not None else load_signal(job[0].config)
             results = fit_batched(signal, [task.config for task in job], progress=progress)
         except Exception:
-            return [_run_single(task, progress) for task in job]
+            return [_run_single(task, progress, signal) for task in job]
         finished = time.time()
         return [
             _finished(task, result, started, finished, "batched", len(job))
             for task, result in zip(job, results, strict=True)
         ]
-    return [_run_single(task, progress) for task in job]
+    return [_run_single(task, progress, signal) for task in job]
 
 
-def _run_single(task: RunTask, progress: bool) -> RunOutcome:
+def _run_single(task: RunTask, progress: bool, signal: Signal | None) -> RunOutcome:
     started = time.time()
     try:
-        result = fit(load_signal(task.config), task.config, progress=progress)
+        signal = signal if signal is not None else load_signal(task.config)
+        result = fit(signal, task.config, progress=progress)
     except Exception as error:
         return failed_outcome(task, f"{type(error).__name__}: {error}", started)
     return _finished(task, result, started, time.time(), "single", 1)
@@ -298,8 +307,30 @@ def _split_group(group: list[RunTask], max_batch_bytes: int, parallel: int) -> l
     return [tuple(group[start:stop]) for start, stop in itertools.pairwise(bounds.tolist())]
 
 
-def make_executor(jobs: int = 1, batch: bool = True, progress: bool = False) -> Executor:
-    """The executor for ``--jobs`` and ``--batch``: a process pool when ``jobs > 1``, else
-    this process (with a bar per fit if ``progress``); batched when ``batch``."""
+def make_executor(
+    jobs: int | None = None,
+    batch: bool = True,
+    progress: bool = False,
+    *,
+    executor: str = "local",
+    address: str | None = None,
+) -> Executor:
+    """The executor for ``--jobs``, ``--batch``, ``--executor`` and ``--address``.
+
+    ``local``: a process pool when ``jobs > 1``, else this process (with a bar per fit if
+    ``progress``); batched when ``batch``. ``ray``: a
+    :class:`~posenc.sweeps.ray_executor.RayExecutor` on the cluster at ``address`` (default:
+    a local instance on every core), with at most ``jobs`` tasks at once (default: as many as
+    the cluster runs).
+    """
+    if executor == "ray":
+        from posenc.sweeps.ray_executor import RayExecutor
+
+        return RayExecutor(address, jobs=jobs, batch=batch)
+    if executor != "local":
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    if address is not None:
+        raise ValueError(f"address {address!r} needs the ray executor")
+    jobs = jobs or 1
     inner: Executor = ProcessPoolExecutor(jobs) if jobs > 1 else SequentialExecutor(progress)
     return BatchedExecutor(inner, parallel=jobs) if batch else inner
