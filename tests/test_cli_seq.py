@@ -16,7 +16,14 @@ TINY = [
     "--steps", "6", "--eval-every", "3", "--test-size", "12",
     "--layers", "1", "--width", "16", "--heads", "2", "--batch-size", "8",
 ]  # fmt: skip
-FLIPFLOP = ["--task", "flipflop", "--task-param", "num_instructions=6"]
+FLIPFLOP = [
+    "--task",
+    "flipflop",
+    "--task-param",
+    "num_instructions=6",
+    "--task-param",
+    "ood_instructions=6",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -159,7 +166,7 @@ def test_analyze_sinusoidal_and_a_trained_table(run_cli, tmp_path):
     config = resolve_config(
         "flipflop",
         "absolute",
-        task_params={"num_instructions": 6},
+        task_params={"num_instructions": 6, "ood_instructions": 6},
         model={"layers": 1, "width": 16, "heads": 2},
         train={"steps": 2, "test_size": 4},
     )

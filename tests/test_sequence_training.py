@@ -39,7 +39,7 @@ def test_every_encoding_learns_to_copy_the_written_bit(pe):
     config = resolve_config(
         "flipflop",
         pe,
-        task_params={"num_instructions": 2},
+        task_params={"num_instructions": 2, "ood_instructions": 2},
         model=TINY_MODEL,
         train={**TINY_TRAIN, "steps": 40, "batch_size": 16, "lr": 1e-2, "warmup_steps": 5},
     )

@@ -169,18 +169,22 @@ class CausalTransformer(nn.Module):
 
     @torch.no_grad()
     def contextual_maps(self, tokens: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """CoPE gates and positions ``(B, H, T, T)`` of every layer for ``tokens``."""
+        """CoPE gates and positions ``(B, H, T, T)`` of every layer for ``tokens`` (in
+        evaluation mode)."""
         layers = [block.attention.position for block in self.blocks]
         if not all(isinstance(encoding, ContextualEncoding) for encoding in layers):
             raise ValueError(
                 f"gate and position maps need a cope model, this one is {self.config.pe}"
             )
+        was_training = self.training
+        self.eval()
         for encoding in layers:
             encoding.keep_maps = True
         try:
             self(tokens)
             return [(encoding.last_gates, encoding.last_positions) for encoding in layers]
         finally:
+            self.train(was_training)
             for encoding in layers:
                 encoding.keep_maps = False
                 encoding.last_gates = encoding.last_positions = None

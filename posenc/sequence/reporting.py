@@ -144,7 +144,6 @@ def load_run_metrics(folder: Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ plots
 def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
-    window = max(1, min(window, len(values)))
     return np.convolve(values, np.ones(window) / window, mode="valid")
 
 
@@ -153,7 +152,7 @@ def plot_learning_curves(metrics: dict[str, Any], path: Path) -> None:
     figure = Figure(figsize=(10, 4), layout="constrained")
     loss_axes, error_axes = figure.subplots(1, 2)
     losses = metrics["train_loss"]
-    smooth = _moving_average(losses, 50)
+    smooth = _moving_average(losses, max(1, min(50, len(losses) // 10)))
     loss_axes.plot(np.arange(1, len(losses) + 1), losses, color="0.8", lw=0.5)
     loss_axes.plot(np.arange(len(losses) - len(smooth) + 1, len(losses) + 1), smooth, label="train")
     steps = [point["step"] for point in metrics["curve"]]
@@ -196,8 +195,8 @@ def plot_cope_maps(
                 image = panel.imshow(shown, cmap="viridis", vmin=0)
                 panel.set_title(f"layer {layer} head {head}: {name}", fontsize=8)
                 ticks = np.arange(len(labels))
-                panel.set_xticks(ticks, labels, fontsize=4, rotation=90)
-                panel.set_yticks(ticks, labels, fontsize=4)
+                panel.set_xticks(ticks, labels, fontsize=5, rotation=90)
+                panel.set_yticks(ticks, labels, fontsize=5)
                 figure.colorbar(image, ax=panel, shrink=0.7)
     figure.suptitle(f"CoPE on a {task.name} sequence (rows: queries, columns: keys)")
     figure.savefig(path, dpi=110)

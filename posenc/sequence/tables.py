@@ -86,12 +86,20 @@ def load_model(folder: Path) -> tuple[CausalTransformer, dict[str, Any]]:
 
 def trained_table(folder: Path, layer: int = 0) -> tuple[str, Tensor]:
     """The encoding name and position table of a trained run (``layer`` for per-layer
-    tables; the fixed tables of ``sinusoidal`` and ``rope`` at the model's sizes)."""
+    tables; the fixed tables of ``sinusoidal`` and ``rope`` at the model's sizes).
+
+    CoPE rows that training never reached are still zero; the table is cut after its last
+    non-zero row.
+    """
     model, config = load_model(folder)
     pe, sizes = config["pe"], config["model"]
     if pe in ("sinusoidal", "rope"):
         return pe, fresh_table(pe, sizes["context"], sizes["width"], sizes["heads"])
-    return pe, model.position_table(layer)
+    table = model.position_table(layer)
+    if pe == "cope":
+        used = torch.nonzero(table.abs().sum(dim=1)).flatten()
+        table = table[: int(used.max()) + 1] if len(used) else table
+    return pe, table
 
 
 def measure_table(pe: str, table: Tensor, source: str) -> TableMeasure:
