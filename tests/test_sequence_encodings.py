@@ -71,15 +71,19 @@ def _direct_cope_logits(q, k, table, max_position):
     return logits
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("max_position", [2, 4, 20])
-def test_cope_equals_its_direct_evaluation(max_position):
+def test_cope_equals_its_direct_evaluation(max_position, dtype):
     q, k, v = _qkv(seed=max_position)
     cope = ContextualEncoding(head_dim=q.shape[-1], max_position=max_position).double()
     with torch.no_grad():
         cope.table.normal_(generator=torch.Generator().manual_seed(7))
     direct = _direct_cope_logits(q, k, cope.table.detach(), max_position)
-    torch.testing.assert_close(cope.logits(q, k), direct, atol=1e-5, rtol=0)
-    torch.testing.assert_close(cope(q, k, v), torch.softmax(direct, dim=-1) @ v, atol=1e-5, rtol=0)
+    fast = cope.to(dtype)
+    logits = fast.logits(q.to(dtype), k.to(dtype)).double()
+    torch.testing.assert_close(logits, direct, atol=1e-5, rtol=0)
+    output = fast(q.to(dtype), k.to(dtype), v.to(dtype)).double()
+    torch.testing.assert_close(output, torch.softmax(direct, dim=-1) @ v, atol=1e-5, rtol=0)
 
 
 def test_cope_positions_count_gates_from_the_query_back_and_clamp():

@@ -60,7 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_OneLineParser)
     parser.set_defaults(handler=lambda args: _usage(parser))
 
-    train = actions.add_parser("train", help="train one model, write a run folder")
+    epilog = _task_parameters_help()
+    train = actions.add_parser(
+        "train",
+        help="train one model, write a run folder",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_run_options(train)
     train.add_argument("--pe", required=True, help=f"one of {', '.join(SEQUENCE_ENCODINGS)}")
     train.add_argument("--seed", type=int, default=0, help="seed of data and init (0)")
@@ -68,7 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--out", type=Path, help="run folder (runs/seq/TASK-PE-seedS)")
     train.set_defaults(handler=run_train)
 
-    compare = actions.add_parser("compare", help="several encodings x seeds, tables and plots")
+    compare = actions.add_parser(
+        "compare",
+        help="several encodings x seeds, tables and plots",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_run_options(compare)
     compare.add_argument("--pe", nargs="+", required=True, help="encodings to compare")
     compare.add_argument("--seeds", type=int, default=3, help="seeds per encoding (3)")
@@ -87,6 +98,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze.add_argument("--seed", type=int, default=0, help="seed of fresh learned tables (0)")
     analyze.add_argument("--out", type=Path, default=Path("runs/seq/analyze"), help="folder")
     analyze.set_defaults(handler=run_analyze)
+
+
+def _task_parameters_help() -> str:
+    lines = ["task parameters (--task-param NAME=VALUE; config.json shows every value used):"]
+    for name, task in TASKS.items():
+        lines.append(f"  {name}:")
+        lines += [f"    {param:<20} {text}" for param, text in task.parameter_help.items()]
+    return "\n".join(lines)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

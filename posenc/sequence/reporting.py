@@ -288,7 +288,8 @@ def plot_comparison_errors(
         offsets = centres - 0.4 + width * (index + 0.5)
         means = [row[f"{split}_error_mean"] for split in splits]
         stds = [row[f"{split}_error_std"] for split in splits]
-        axes.bar(offsets, means, width, yerr=stds, capsize=3, label=row["pe"])
+        below = np.minimum(means, stds)  # errors are >= 0: clip the lower whisker there
+        axes.bar(offsets, means, width, yerr=[below, stds], capsize=3, label=row["pe"])
         papers = [row[f"{split}_paper"] for split in splits]
         axes.plot(offsets, papers, "kx", ms=7, label="paper" if index == 0 else None)
     axes.set_xticks(centres, splits)

@@ -155,8 +155,8 @@ class FlipFlop(SequenceTask):
     ood_splits = ("sparse", "dense")
     parameter_help: ClassVar[dict[str, str]] = {
         "num_instructions": "instructions per sequence (2 tokens each), >= 2",
-        "ood_instructions": "instructions per sequence of the OOD splits (default: "
-        "num_instructions, as in the paper)",
+        "ood_instructions": "instructions per OOD sequence (default num_instructions, as in "
+        "the paper)",
         "ignore": "probability of an ignore instruction in training and id test data",
         "sparse_ignore": "ignore probability of the sparse OOD split",
         "dense_ignore": "ignore probability of the dense OOD split",
@@ -329,8 +329,8 @@ class Counting(SequenceTask):
         "num_variables": "variables a, b, ... (1 to 26)",
         "min_statements": "fewest statements of training and id test data (>= 1)",
         "max_statements": "most statements of training and id test data",
-        "long_max_statements": "most statements of the long OOD split, which draws from "
-        "max_statements + 1 .. long_max_statements (default 2 * max_statements)",
+        "long_max_statements": "long OOD split: max_statements + 1 to this many statements "
+        "(default 2 * max_statements)",
         "max_value": "cap of every value: an increment past it is redrawn",
     }
     _MAX_TRIALS = 1000

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -126,7 +126,7 @@ class TrainConfig:
     ``curve_size`` of them every ``eval_every`` steps.
     """
 
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.0
@@ -367,11 +367,7 @@ def test_sets(task: SequenceTask, config: TrainConfig) -> dict[str, list[Example
     }
 
 
-def train(
-    config: RunConfig,
-    progress: bool = True,
-    on_eval: Callable[[int, dict[str, Any]], None] | None = None,
-) -> RunResult:
+def train(config: RunConfig, progress: bool = True) -> RunResult:
     """Train one model as ``config`` says; return its metrics and the trained model.
 
     ``metrics`` holds the final per-split results (``splits``), the in-distribution error
@@ -424,8 +420,6 @@ def train(
             }
             curve.append(point)
             steps.set_postfix(loss=f"{point['train_loss']:.3f}", id=f"{point['id']['error']:.3f}")
-            if on_eval is not None:
-                on_eval(step + 1, point)
     training_seconds = time.perf_counter() - started
     final = {
         split: asdict(evaluate(model, examples, eval_batch)) for split, examples in tests.items()
