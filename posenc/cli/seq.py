@@ -197,7 +197,6 @@ def run_compare(args: argparse.Namespace) -> int:
         for seed in range(args.seed, args.seed + args.seeds)
     ]
     out = args.out or Path("runs/seq") / f"compare-{args.task}"
-    experiments.finished_runs(out, configs)
     experiments.compare(configs, out, jobs=args.jobs)
     print((out / "summary.md").read_text(), end="")
     print(f"-> {out}")

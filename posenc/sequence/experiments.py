@@ -78,6 +78,8 @@ def compare(
     ``jobs > 1`` trains that many runs at once in separate processes, one thread each.
     Returns the metrics of every run, in the order of ``configs``.
     """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output {out} exists and is not a folder")
     results = finished_runs(out, configs)
     todo = [index for index in range(len(configs)) if index not in results]
     bar = tqdm(total=len(configs), initial=len(results), desc="runs", disable=not progress)
