@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from posenc import __version__
-from posenc.cli import embeddings, seq
+from posenc.cli import analyze, embeddings, fit, seq
 
-COMMANDS = (embeddings, seq)
+COMMANDS = (embeddings, fit, analyze, seq)
 
 USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130

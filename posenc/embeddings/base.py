@@ -7,9 +7,11 @@ depends on the batch being embedded:
 ``normalization="domain"`` (default)
     the constant makes the largest feature-row L2 norm over the domain equal to 1. For an
     axis-wise embedding with per-axis feature map ``f`` and ``P`` concatenated parts it is
-    ``sqrt(P) * max_u ||f(u)||``, the maximum taken over ``REFERENCE_GRID_POINTS`` points
-    ``u = i / REFERENCE_GRID_POINTS``. That is exactly the largest row norm of the axis-wise
-    concatenation on the product grid, and an upper bound for P2's four directions.
+    ``sqrt(P) * max_u ||f(u)||``, the maximum taken over ``REFERENCE_GRID_POINTS`` evenly
+    spaced points of the closed interval [0, 1] (shifted bases add their centres, where
+    peaked generators reach their largest norm). That is the largest row norm of the
+    axis-wise concatenation on the product grid (up to the grid's resolution), and an upper
+    bound for P2's four directions.
 ``normalization="train"``
     P1/P2's convention: divide by the largest row norm of the training coordinates. Call
     :meth:`Embedding.fit_normalization` once with the training coordinates; the constant is
@@ -38,12 +40,13 @@ from torch import Tensor, nn
 from posenc.embeddings import validation
 
 REFERENCE_GRID_POINTS = 2048
-"""Points of the 1D reference grid ``i / REFERENCE_GRID_POINTS`` used by the domain norm."""
+"""Points of the 1D reference grid (evenly spaced on [0, 1]) over which the domain norm is taken."""
 
 NORMALIZATIONS = ("domain", "train", "none")
 AXIS_COMPOSITIONS = ("concat", "directions", "separable")
 
-_ROW_CHUNK = 4096
+_CHUNK_ELEMENTS = 2**24
+"""Feature values evaluated at a time when a normalisation constant is computed."""
 
 
 class _EmbeddingMeta(abc.ABCMeta):
@@ -124,6 +127,10 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
             return (num_points, self.in_dim, self.factor_dim)
         return (num_points, self.out_dim)
 
+    def out_dim_per_row(self) -> int:
+        """Values ``forward`` produces per coordinate (``in_dim * factor_dim`` if separable)."""
+        return math.prod(self.feature_shape(1))
+
     def embedded_bytes(self, num_points: int) -> int:
         """Bytes of the output of ``forward`` on ``num_points`` coordinates."""
         return math.prod(self.feature_shape(num_points)) * self.norm_scale.element_size()
@@ -169,7 +176,9 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
                 f"this embedding uses {self.normalization!r}"
             )
         coords = self.check_coordinates(coords)
-        largest = _chunked_max_norm(self.raw_features, coords, separable=self.separable)
+        largest = _chunked_max_norm(
+            self.raw_features, coords, self.out_dim_per_row(), separable=self.separable
+        )
         self.norm_scale.copy_(_reciprocal_norm(self.name, largest))
 
     # ---------------------------------------------------------------- for subclasses
@@ -231,6 +240,16 @@ class AxisEmbedding(Embedding):
             return self.factor_dim**self.in_dim
         return self.num_parts * self.factor_dim
 
+    def factor(self, values: Tensor, axis: int) -> Tensor:
+        """Normalised separable factor of one axis: ``(n,)`` values to ``(n, factor_dim)``.
+
+        Embedding a product grid axis by axis this way gives the factors of its Kronecker
+        rows without forming the grid.
+        """
+        if not self.separable:
+            raise ValueError(f"{self.name}: factor() needs compose='separable'")
+        return self.axis_features(values.to(self.dtype)) * self.norm_scale[axis]
+
     def projections(self, coords: Tensor) -> list[Tensor]:
         """The scalar inputs of each part: the axes, or P2's four directions in 2D."""
         if self.compose == "directions":
@@ -244,18 +263,24 @@ class AxisEmbedding(Embedding):
             return torch.stack(parts, dim=1)
         return torch.cat(parts, dim=1)
 
+    def reference_values(self) -> Tensor:
+        """Per-axis values over which the domain norm is taken (the reference grid)."""
+        return reference_grid(self.dtype, self.norm_scale.device)
+
     @torch.no_grad()
     def domain_norm(self) -> Tensor:
-        grid = reference_grid(self.dtype, self.norm_scale.device)
-        largest = _chunked_max_norm(lambda u: self.axis_features(u[:, 0]), grid[:, None])
+        values = self.reference_values()
+        largest = _chunked_max_norm(
+            lambda u: self.axis_features(u[:, 0]), values[:, None], self.factor_dim
+        )
         if self.separable:
             return largest.expand(self.in_dim).clone()
         return largest * math.sqrt(self.num_parts)
 
 
 def reference_grid(dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:
-    """The 1D grid ``i / REFERENCE_GRID_POINTS`` over which the domain norm is taken."""
-    return torch.arange(REFERENCE_GRID_POINTS, dtype=dtype, device=device) / REFERENCE_GRID_POINTS
+    """The 1D grid, evenly spaced on [0, 1], over which the domain norm is taken."""
+    return torch.linspace(0.0, 1.0, REFERENCE_GRID_POINTS, dtype=dtype, device=device)
 
 
 def kronecker_rows(factors: Tensor) -> Tensor:
@@ -272,10 +297,12 @@ def kronecker_rows(factors: Tensor) -> Tensor:
     return rows
 
 
-def _chunked_max_norm(features: Any, coords: Tensor, separable: bool = False) -> Tensor:
+def _chunked_max_norm(
+    features: Any, coords: Tensor, row_width: int, separable: bool = False
+) -> Tensor:
     """Largest row norm of ``features(coords)``, evaluated a chunk of rows at a time."""
     largest: Tensor | None = None
-    for chunk in coords.split(_ROW_CHUNK):
+    for chunk in coords.split(max(1, _CHUNK_ELEMENTS // row_width)):
         norms = torch.linalg.vector_norm(features(chunk), dim=-1)
         chunk_max = norms.amax(dim=0)
         largest = chunk_max if largest is None else torch.maximum(largest, chunk_max)

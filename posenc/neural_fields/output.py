@@ -1,0 +1,126 @@
+"""Write a fit's run folder: figures, ``metrics.json``, ``config.json``, optional checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.image import imsave
+
+from posenc.analysis.plotting import COLUMN_WIDTH, PAGE_WIDTH, new_figure, save_figure, styled
+from posenc.neural_fields.fitting import FitResult
+from posenc.runfolder import staged_folder, write_json
+
+
+def save_fit(result: FitResult, out_dir: Path, *, checkpoint: bool = False) -> Path:
+    """Write the run folder for ``result`` into ``out_dir`` (created) and return it.
+
+    Contents: ``metrics.json`` (config, PSNRs, SR/DP, timings, history), ``config.json``,
+    ``reconstruction.png`` (full grid; for 1D signals the signal, training samples and fit),
+    ``error.png`` (held-out error), ``history.png`` (PSNR against step) and, if asked,
+    ``checkpoint.pt``. The folder appears whole or not at all.
+    """
+    with staged_folder(Path(out_dir)) as staging:
+        _write_files(result, staging, checkpoint)
+    return Path(out_dir)
+
+
+def _write_files(result: FitResult, folder: Path, checkpoint: bool) -> None:
+    write_json(folder / "metrics.json", result.metrics())
+    write_json(folder / "config.json", result.config.to_dict())
+    if result.signal.ndim == 1:
+        save_figure(figure_fit_1d(result), folder / "reconstruction.png")
+    else:
+        _save_image(result.prediction.numpy(), folder / "reconstruction.png")
+    save_figure(figure_heldout_error(result), folder / "error.png")
+    save_figure(figure_history(result), folder / "history.png")
+    if checkpoint:
+        result.save_checkpoint(folder / "checkpoint.pt")
+
+
+def _save_image(values: np.ndarray, path: Path) -> None:
+    image = np.clip(values, 0, 1)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    imsave(path, image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+
+
+def _heldout_error(result: FitResult) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample absolute error (mean over channels) and a mask of held-out samples."""
+    target = result.signal.values.float().numpy()
+    error = np.abs(result.prediction.numpy() - target).mean(axis=-1)
+    mask = np.zeros(error.size, dtype=bool)
+    mask[result.split.heldout.numpy()] = True
+    return error, mask.reshape(error.shape)
+
+
+@styled
+def figure_heldout_error(result: FitResult) -> Figure:
+    """Absolute error on the held-out samples: a map for images (the held-out sub-grid when
+    it is one, else the full grid with training pixels blank), a scatter for 1D signals."""
+    if result.signal.ndim == 1:
+        return _figure_error_1d(result)
+    error, mask = _heldout_error(result)
+    axes = result.split.test_axes
+    if axes is not None and result.split.heldout.numel() == result.split.test.numel():
+        # A held-out product grid (the offset split): show it as one contiguous image.
+        shown = error[np.ix_(*[axis.numpy() for axis in axes])]
+    else:
+        shown = np.where(mask, error, np.nan)
+    if shown.ndim > 2:  # 3D volumes: the middle slice
+        shown = shown[shown.shape[0] // 2]
+    fig, ax = new_figure(width=COLUMN_WIDTH, height=2.9)
+    image = ax.imshow(shown, cmap="magma", vmin=0)
+    ax.set_title(f"held-out |error|, test PSNR {result.test_psnr:.2f} dB")
+    ax.set_axis_off()
+    fig.colorbar(image, ax=ax, label="absolute error (intensity in [0, 1])")
+    return fig
+
+
+@styled
+def figure_fit_1d(result: FitResult) -> Figure:
+    """A 1D fit: the signal, the training samples and the fitted curve over the grid."""
+    target = result.signal.values[:, 0].float().numpy()
+    coords = np.arange(target.size) / target.size
+    train = result.split.train.numpy()
+    fig, ax = new_figure(width=PAGE_WIDTH, height=2.6)
+    ax.plot(coords, target, color="0.6", lw=1.5, label="signal")
+    ax.plot(coords, result.prediction[:, 0].numpy(), color="C0", lw=1, label="fit")
+    ax.plot(coords[train], target[train], "k.", ms=2.5, label="training samples")
+    ax.set_xlabel("coordinate x")
+    ax.set_ylabel("value")
+    ax.set_title(
+        f"{result.signal.name}: train {result.train_psnr:.1f} dB, test {result.test_psnr:.1f} dB"
+    )
+    ax.legend(loc="best", frameon=False)
+    return fig
+
+
+@styled
+def _figure_error_1d(result: FitResult) -> Figure:
+    error, mask = _heldout_error(result)
+    coords = np.arange(error.size) / error.size
+    fig, ax = new_figure(width=PAGE_WIDTH, height=2.2)
+    ax.plot(coords[mask], error[mask], "C3.", ms=3)
+    ax.set_xlabel("coordinate x")
+    ax.set_ylabel("held-out |error|")
+    ax.set_title(f"held-out error, test PSNR {result.test_psnr:.2f} dB")
+    return fig
+
+
+@styled
+def figure_history(result: FitResult) -> Figure:
+    """Train PSNR at every step and test PSNR at the evaluation steps."""
+    history = result.history
+    fig, ax = new_figure(width=COLUMN_WIDTH)
+    if history.train_psnr:
+        ax.plot(range(1, len(history.train_psnr) + 1), history.train_psnr, label="train")
+        ax.plot(history.eval_steps, history.test_psnr, label="test")
+    else:
+        ax.axhline(result.train_psnr, color="C0", label="train (closed form)")
+        ax.axhline(result.test_psnr, color="C1", label="test (closed form)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("PSNR (dB)")
+    ax.legend(frameon=False)
+    return fig
