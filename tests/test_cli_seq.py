@@ -74,6 +74,33 @@ def test_train_refuses_an_existing_run_folder(capsys, tmp_path):
     assert (out / "metrics.json").read_text() == "{}"
 
 
+def test_default_output_folders_are_fresh_and_printed(run_cli, tmp_path):
+    train = ["seq", "train", *FLIPFLOP, "--pe", "rope", *TINY]
+    folders = []
+    for _ in range(2):  # the same command twice gets two folders
+        result = run_cli(*train, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        folders.append(result.stdout.strip().rsplit("-> ", 1)[1])
+    assert folders[0] != folders[1]
+    for folder in folders:
+        assert folder.startswith("runs/seq-train-") and "-flipflop-rope-seed0" in folder
+        assert (tmp_path / folder / "metrics.json").is_file()
+    result = run_cli("seq", "analyze", "--pe", "sinusoidal", "--length", "16", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folder = result.stdout.strip().rsplit("-> ", 1)[1]
+    assert folder.startswith("runs/seq-analyze-")
+    assert sorted(p.name for p in (tmp_path / folder).iterdir()) == [
+        "analysis.json", "similarity.png", "sr_dp.png"
+    ]  # fmt: skip
+
+
+def test_analyze_refuses_a_folder_that_holds_files(capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    command = ["seq", "analyze", "--pe", "sinusoidal", "--length", "16", "--out", str(tmp_path)]
+    assert "already exists and is not empty" in _main_error(capsys, command)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
 def test_train_error_in_a_real_process_is_one_line(run_cli, tmp_path):
     out = tmp_path / "never"
     result = run_cli("seq", "train", "--task", "flipflip", "--pe", "cope", "--out", str(out))
@@ -92,7 +119,7 @@ def test_train_error_in_a_real_process_is_one_line(run_cli, tmp_path):
         (["--task", "counting", "--pe", "cope", "--steps", "-5"], "steps must be"),
         (["--task", "counting", "--pe", "cope", "--lr", "nan"], "lr must be a finite"),
         (["--task", "counting", "--pe", "cope", "--steps", "ten"], "invalid int value"),
-        (["--task", "counting", "--pe", "cope", "--task-param", "x"], "NAME=VALUE"),
+        (["--task", "counting", "--pe", "cope", "--task-param", "x"], "expected KEY=VALUE"),
         (["--task", "counting", "--pe", "cope", "--task-param", "y=1"], "no parameter 'y'"),
         (["--task", "counting", "--pe", "cope", "--device", "cuda:7x"], "device"),
         (["--task", "counting", "--pe", "cope", "--preset", "big"], "preset must be"),

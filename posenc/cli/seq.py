@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,7 +19,9 @@ from typing import Any, NoReturn
 import numpy as np
 from matplotlib.figure import Figure
 
-from posenc.sequence import experiments, reporting, tables
+from posenc.cli.params import parse_key_values
+from posenc.runfolder import check_output_folder, default_output_folder, staged_folder, write_json
+from posenc.sequence import experiments, tables
 from posenc.sequence.encodings import SEQUENCE_ENCODINGS
 from posenc.sequence.tasks import TASKS
 from posenc.sequence.training import PRESETS, RunConfig, resolve_config, with_seed
@@ -71,7 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--pe", required=True, help=f"one of {', '.join(SEQUENCE_ENCODINGS)}")
     train.add_argument("--seed", type=int, default=0, help="seed of data and init (0)")
     train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    train.add_argument("--out", type=Path, help="run folder (runs/seq/TASK-PE-seedS)")
+    train.add_argument(
+        "--out", type=Path, help="run folder (default runs/seq-train-<time>-TASK-PE-seedS)"
+    )
     train.set_defaults(handler=run_train)
 
     compare = actions.add_parser(
@@ -85,7 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--seeds", type=int, default=3, help="seeds per encoding (3)")
     compare.add_argument("--seed", type=int, default=0, help="first seed (0)")
     compare.add_argument("--jobs", type=int, default=1, help="runs trained at once (1)")
-    compare.add_argument("--out", type=Path, help="comparison folder (runs/seq/compare-TASK)")
+    compare.add_argument(
+        "--out", type=Path, help="comparison folder, resumed if it exists (runs/seq-compare-TASK)"
+    )
     compare.set_defaults(handler=run_compare)
 
     analyze = actions.add_parser("analyze", help="stable rank and DP of position tables")
@@ -96,12 +101,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze.add_argument("--heads", type=int, default=4, help="heads; rope uses width/heads (4)")
     analyze.add_argument("--layer", type=int, default=0, help="layer of per-layer tables (0)")
     analyze.add_argument("--seed", type=int, default=0, help="seed of fresh learned tables (0)")
-    analyze.add_argument("--out", type=Path, default=Path("runs/seq/analyze"), help="folder")
+    analyze.add_argument("--out", type=Path, help="output folder (runs/seq-analyze-<time>)")
     analyze.set_defaults(handler=run_analyze)
 
 
 def _task_parameters_help() -> str:
-    lines = ["task parameters (--task-param NAME=VALUE; config.json shows every value used):"]
+    lines = ["task parameters (--task-param KEY=VALUE; config.json shows every value used):"]
     for name, task in TASKS.items():
         lines.append(f"  {name}:")
         lines += [f"    {param:<20} {text}" for param, text in task.parameter_help.items()]
@@ -120,7 +125,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--task-param",
         action="append",
         default=[],
-        metavar="NAME=VALUE",
+        metavar="KEY=VALUE",
         help="task parameter (repeatable), e.g. num_instructions=64",
     )
     group = parser.add_argument_group("model (default: the preset's)")
@@ -142,19 +147,6 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", help="cpu | cuda | cuda:N")
 
 
-def _task_params(pairs: list[str]) -> dict[str, Any]:
-    params = {}
-    for pair in pairs:
-        name, separator, text = pair.partition("=")
-        if not separator or not name:
-            raise ValueError(f"--task-param must look like NAME=VALUE, got {pair!r}")
-        try:
-            params[name] = json.loads(text)
-        except json.JSONDecodeError:
-            params[name] = text
-    return params
-
-
 def _config(args: argparse.Namespace, pe: str, seed: int) -> RunConfig:
     def chosen(names: tuple[str, ...]) -> dict[str, Any]:
         return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
@@ -163,7 +155,7 @@ def _config(args: argparse.Namespace, pe: str, seed: int) -> RunConfig:
         args.task,
         pe,
         preset=args.preset,
-        task_params=_task_params(args.task_param),
+        task_params=parse_key_values(args.task_param, "--task-param"),
         model=chosen(_MODEL_OPTIONS),
         train={**chosen(_TRAIN_OPTIONS), "seed": seed},
     )
@@ -172,8 +164,8 @@ def _config(args: argparse.Namespace, pe: str, seed: int) -> RunConfig:
 def run_train(args: argparse.Namespace) -> int:
     """Validate everything, train, then write the run folder."""
     config = _config(args, args.pe, args.seed)
-    out = args.out or Path("runs/seq") / f"{args.task}-{args.pe}-seed{args.seed}"
-    reporting.check_new_output(out)
+    out = args.out or default_output_folder("seq-train", f"{args.task}-{args.pe}-seed{args.seed}")
+    check_output_folder(out)
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     metrics = experiments.run_and_save(config, out, threads=args.threads)
@@ -196,7 +188,7 @@ def run_compare(args: argparse.Namespace) -> int:
         for pe in args.pe
         for seed in range(args.seed, args.seed + args.seeds)
     ]
-    out = args.out or Path("runs/seq") / f"compare-{args.task}"
+    out = args.out or Path("runs") / f"seq-compare-{args.task}"
     experiments.compare(configs, out, jobs=args.jobs)
     print((out / "summary.md").read_text(), end="")
     print(f"-> {out}")
@@ -213,6 +205,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         raise ValueError(f"--width and --heads must be >= 1, got {args.width} and {args.heads}")
     if args.width % args.heads:
         raise ValueError(f"--width {args.width} must be divisible by --heads {args.heads}")
+    out = args.out or default_output_folder("seq-analyze")
+    check_output_folder(out)
     measures = [
         tables.measure_table(
             pe,
@@ -224,11 +218,10 @@ def run_analyze(args: argparse.Namespace) -> int:
     for folder in args.run:
         pe, table = tables.trained_table(folder, args.layer)
         measures.append(tables.measure_table(pe, table, f"trained: {folder}"))
-    reporting.write_json(args.out / "analysis.json", [m.as_dict() for m in measures])
-    with reporting.atomic_path(args.out / "similarity.png") as path:
-        _plot_similarity(measures, path)
-    with reporting.atomic_path(args.out / "sr_dp.png") as path:
-        _plot_sr_dp(measures, path)
+    with staged_folder(out) as staging:
+        write_json(staging / "analysis.json", [m.as_dict() for m in measures])
+        _plot_similarity(measures, staging / "similarity.png")
+        _plot_sr_dp(measures, staging / "sr_dp.png")
     print(f"{'encoding':<11} {'rows x cols':>12} {'SR':>9} {'DP':>9}  source")
     for m in measures:
         shape = f"{m.rows} x {m.columns}"
@@ -236,7 +229,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             f"{m.pe:<11} {shape:>12} {m.stable_rank:9.3f} {m.distance_preservation:9.5f}  "
             f"{m.source}"
         )
-    print(f"-> {args.out}")
+    print(f"-> {out}")
     return 0
 
 

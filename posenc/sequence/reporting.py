@@ -2,9 +2,10 @@
 
 A run folder holds ``config.json`` (the fully resolved configuration), ``metrics.json``
 (see :func:`posenc.sequence.training.train`), ``model.pt`` (configuration and weights, loadable
-with ``weights_only=True``), ``learning_curves.png`` and, for CoPE, ``cope_maps.png``. A folder
-is staged under a hidden sibling name and renamed into place only once every file is written,
-so an interrupted run never leaves a folder that looks finished.
+with ``weights_only=True``), ``learning_curves.png`` and, for CoPE, ``cope_maps.png``. It is
+written with :func:`posenc.runfolder.staged_folder`, so an interrupted run never leaves a
+folder that looks finished. The comparison files beside the run folders are each replaced
+atomically.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import math
 import os
 import secrets
-import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from posenc.runfolder import staged_folder, write_json
 from posenc.sequence.model import CausalTransformer
 from posenc.sequence.tasks import IN_DISTRIBUTION, Example, SequenceTask
 from posenc.sequence.training import RunResult
@@ -62,45 +63,17 @@ def paper_errors(task: str, task_params: dict[str, Any], pe: str) -> dict[str, f
 
 
 # ------------------------------------------------------------------------------ files
-def check_new_output(out: Path) -> None:
-    """Raise ``ValueError`` unless ``out`` is absent or an empty folder."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"output {out} already exists and is not an empty folder")
-
-
-@contextmanager
-def staged_directory(out: Path) -> Iterator[Path]:
-    """Yield a fresh hidden sibling folder of ``out``; it becomes ``out`` when the block ends
-    without error, and is deleted otherwise."""
-    check_new_output(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = _sibling(out, ".partial")
-    stage.mkdir()
-    try:
-        yield stage
-        if out.exists():
-            out.rmdir()
-        stage.rename(out)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix) to write; it replaces ``path``
     when the block ends without error, and is deleted otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _sibling(path, path.suffix)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}{path.suffix}")
     try:
         yield temporary
         temporary.replace(path)
     finally:
         temporary.unlink(missing_ok=True)
-
-
-def _sibling(path: Path, suffix: str) -> Path:
-    """An unused hidden name beside ``path`` (created with the user's usual permissions)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -109,14 +82,9 @@ def write_text(path: Path, text: str) -> None:
         temporary.write_text(text)
 
 
-def write_json(path: Path, values: Any) -> None:
-    """Write ``values`` as indented JSON, atomically."""
-    write_text(path, json.dumps(values, indent=2) + "\n")
-
-
 def save_run(result: RunResult, out: Path) -> None:
     """Write a finished run's folder: config, metrics, model and plots."""
-    with staged_directory(out) as stage:
+    with staged_folder(out) as stage:
         write_json(stage / "config.json", result.config.as_dict())
         write_json(stage / "metrics.json", result.metrics)
         torch.save(

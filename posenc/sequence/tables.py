@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from posenc.analysis import grid_distance_preservation, stable_rank
+from posenc.analysis import grid_distance_preservation, row_similarity, stable_rank
 from posenc.sequence.encodings import (
     LearnedAbsolute,
     RelativeEncoding,
@@ -107,8 +107,6 @@ def measure_table(pe: str, table: Tensor, source: str) -> TableMeasure:
     similarity of every unit-norm row to the centre row."""
     if bool((table.norm(dim=1) == 0).any()):
         raise ValueError(f"{pe} ({source}): the table has an all-zero row, DP is undefined")
-    unit = torch.nn.functional.normalize(table.to(torch.float64), dim=1)
-    centre = table.shape[0] // 2
     return TableMeasure(
         pe=pe,
         source=source,
@@ -116,5 +114,5 @@ def measure_table(pe: str, table: Tensor, source: str) -> TableMeasure:
         columns=table.shape[1],
         stable_rank=stable_rank(table),
         distance_preservation=grid_distance_preservation(table, (table.shape[0],)),
-        similarity=(unit @ unit[centre]).tolist(),
+        similarity=row_similarity(table, table.shape[0] // 2).tolist(),
     )
