@@ -95,6 +95,18 @@ def test_cope_positions_count_gates_from_the_query_back_and_clamp():
     assert torch.equal(positions[0, 0], expected.tril())
 
 
+def test_cope_with_nan_logits_gives_nan_not_an_index_error():
+    q, k, v = _qkv(seed=5)
+    q[0, 1, 4, 2] = math.nan  # one query of one head, as after a diverged update
+    cope = ContextualEncoding(head_dim=q.shape[-1], max_position=20).double()
+    _, positions = cope.gates_and_positions(q @ k.transpose(-1, -2))
+    assert positions.max() == q.shape[-2]
+    output = cope(q, k, v)
+    assert output[0, 1, 4].isnan().all()
+    output[0, 1, 4] = 0.0
+    assert torch.isfinite(output).all()
+
+
 def test_cope_table_starts_at_zero_so_it_starts_as_plain_attention():
     q, k, v = _qkv(seed=3)
     cope = ContextualEncoding(head_dim=q.shape[-1], max_position=8).double()

@@ -114,6 +114,12 @@ def test_config_round_trips_through_its_dictionary():
     assert config.as_dict()["model"]["context"] == config.build_task().context()
 
 
+def test_a_diverging_run_stops_with_a_clear_error():
+    message = r"counting/cope seed 0: training diverged at step 2 \(loss nan\); lower lr"
+    with pytest.raises(ValueError, match=message):
+        train(_tiny(lr=1e30, grad_clip=0.0), progress=False)
+
+
 def test_paper_preset_matches_the_reference_recipe():
     config = resolve_config("counting", "cope", preset="paper").as_dict()
     assert config["model"] | {"vocab_size": 0} == {

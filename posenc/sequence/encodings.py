@@ -246,10 +246,17 @@ class ContextualEncoding(TableEncoding):
 
     def gates_and_positions(self, content: Tensor) -> tuple[Tensor, Tensor]:
         """Causal gates ``sigmoid(content)`` and positions summed from the query back to each
-        key, clamped to ``p_max``."""
-        gates = torch.sigmoid(content) * causal_mask(content.shape[-1], content.device)
+        key, clamped to ``p_max``.
+
+        A position is at most the sequence length ``T``, so the clamp is to ``min(T, p_max)``,
+        the last row of :meth:`integer_logits`. ``fmin`` also maps a NaN position (from
+        non-finite logits of a diverged model) to that row, so the table lookup stays in range
+        and the NaN reaches the logits through the content term instead of an index error.
+        """
+        length = content.shape[-1]
+        gates = torch.sigmoid(content) * causal_mask(length, content.device)
         positions = gates.flip(-1).cumsum(-1).flip(-1)
-        return gates, positions.clamp(max=self.max_position)
+        return gates, positions.fmin(positions.new_tensor(min(length, self.max_position)))
 
     def logits(self, q: Tensor, k: Tensor) -> Tensor:
         content = content_logits(q, k)

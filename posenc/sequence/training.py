@@ -376,7 +376,8 @@ def train(config: RunConfig, progress: bool = True) -> RunResult:
     (``id_error``), the primary out-of-distribution error (``ood_error``, split
     ``primary_ood``), the training loss of every step (``train_loss``), the learning curve
     (``curve``: per evaluation step, the error and loss of every split on ``curve_size``
-    sequences), the parameter count and the wall time.
+    sequences), the parameter count and the wall time. Raises ``ValueError`` as soon as the
+    training loss is not finite (a diverged run has no errors worth saving).
     """
     settings = config.train
     device = check_device(settings.device)
@@ -411,6 +412,11 @@ def train(config: RunConfig, progress: bool = True) -> RunResult:
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         optimizer.step()
         losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            raise ValueError(
+                f"{config.task}/{config.pe} seed {settings.seed}: training diverged at step "
+                f"{step + 1} (loss {losses[-1]}); lower lr"
+            )
         if (step + 1) % settings.eval_every == 0 or step + 1 == settings.steps:
             point = {
                 "step": step + 1,
