@@ -120,6 +120,13 @@ def test_a_diverging_run_stops_with_a_clear_error():
         train(_tiny(lr=1e30, grad_clip=0.0), progress=False)
 
 
+def test_small_counting_preset_has_three_variables_and_longer_ood_sequences():
+    task = resolve_config("counting", "cope").build_task()
+    assert task.parameters()["num_variables"] == 3
+    assert task.variables == ("a", "b", "c")
+    assert task.statements == {"id": (3, 32), "long": (33, 64)}
+
+
 def test_paper_preset_matches_the_reference_recipe():
     config = resolve_config("counting", "cope", preset="paper").as_dict()
     assert config["model"] | {"vocab_size": 0} == {
