@@ -1,0 +1,263 @@
+"""``posenc seq train | compare | analyze``: position encodings of a small causal transformer.
+
+- ``train``: one model on one task; writes a run folder (config.json, metrics.json, model.pt,
+  learning_curves.png, cope_maps.png for CoPE).
+- ``compare``: several encodings x seeds on one task; run folders plus runs.csv, summary.csv,
+  summary.md (beside the paper's numbers), errors.png and learning_curves.png. Finished runs
+  are kept and skipped when the command is repeated.
+- ``analyze``: stable rank and distance preservation of position tables (fixed, freshly
+  initialised, or from trained run folders); analysis.json, similarity.png, sr_dp.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from posenc.cli.params import parse_key_values
+from posenc.runfolder import check_output_folder, default_output_folder, staged_folder, write_json
+from posenc.sequence import experiments, tables
+from posenc.sequence.encodings import SEQUENCE_ENCODINGS
+from posenc.sequence.tasks import TASKS
+from posenc.sequence.training import PRESETS, RunConfig, resolve_config, with_seed
+
+GAUSSIAN_SR_TIMES_DP = 0.85612
+"""SR * DP of the Gaussian shifted basis (REFERENCE.md section 2), drawn for reference."""
+
+_MODEL_OPTIONS = ("layers", "width", "heads", "norm", "dropout", "max_position")
+_TRAIN_OPTIONS = (
+    "steps",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "warmup_steps",
+    "train_size",
+    "test_size",
+    "eval_every",
+    "device",
+)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Reports a command-line mistake as one line and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``seq`` sub-command and its ``train``, ``compare`` and ``analyze`` actions."""
+    parser = subparsers.add_parser(
+        "seq",
+        help="position encodings of a causal transformer on Flip-Flop, copy and counting",
+        description="Train and compare sequence position encodings (absolute, sinusoidal, "
+        "relative, rope, cope) on tasks where they differ, and measure their tables.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_OneLineParser)
+    parser.set_defaults(handler=lambda args: _usage(parser))
+
+    epilog = _task_parameters_help()
+    train = actions.add_parser(
+        "train",
+        help="train one model, write a run folder",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_options(train)
+    train.add_argument("--pe", required=True, help=f"one of {', '.join(SEQUENCE_ENCODINGS)}")
+    train.add_argument("--seed", type=int, default=0, help="seed of data and init (0)")
+    train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    train.add_argument(
+        "--out", type=Path, help="run folder (default runs/seq-train-<time>-TASK-PE-seedS)"
+    )
+    train.set_defaults(handler=run_train)
+
+    compare = actions.add_parser(
+        "compare",
+        help="several encodings x seeds, tables and plots",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_options(compare)
+    compare.add_argument("--pe", nargs="+", required=True, help="encodings to compare")
+    compare.add_argument("--seeds", type=int, default=3, help="seeds per encoding (3)")
+    compare.add_argument("--seed", type=int, default=0, help="first seed (0)")
+    compare.add_argument("--jobs", type=int, default=1, help="runs trained at once (1)")
+    compare.add_argument(
+        "--out", type=Path, help="comparison folder, resumed if it exists (runs/seq-compare-TASK)"
+    )
+    compare.set_defaults(handler=run_compare)
+
+    analyze = actions.add_parser("analyze", help="stable rank and DP of position tables")
+    analyze.add_argument("--pe", nargs="*", default=[], help="fixed or freshly initialised")
+    analyze.add_argument("--run", nargs="*", type=Path, default=[], help="trained run folders")
+    analyze.add_argument("--length", type=int, default=512, help="positions (512)")
+    analyze.add_argument("--width", type=int, default=64, help="model width (64)")
+    analyze.add_argument("--heads", type=int, default=4, help="heads; rope uses width/heads (4)")
+    analyze.add_argument("--layer", type=int, default=0, help="layer of per-layer tables (0)")
+    analyze.add_argument("--seed", type=int, default=0, help="seed of fresh learned tables (0)")
+    analyze.add_argument("--out", type=Path, help="output folder (runs/seq-analyze-<time>)")
+    analyze.set_defaults(handler=run_analyze)
+
+
+def _task_parameters_help() -> str:
+    lines = ["task parameters (--task-param KEY=VALUE; config.json shows every value used):"]
+    for name, task in TASKS.items():
+        lines.append(f"  {name}:")
+        lines += [f"    {param:<20} {text}" for param, text in task.parameter_help.items()]
+    return "\n".join(lines)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
+    parser.add_argument("--preset", default="small", help=f"{' | '.join(PRESETS)} (small)")
+    parser.add_argument(
+        "--task-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="task parameter (repeatable), e.g. num_instructions=64",
+    )
+    group = parser.add_argument_group("model (default: the preset's)")
+    group.add_argument("--layers", type=int)
+    group.add_argument("--width", type=int)
+    group.add_argument("--heads", type=int)
+    group.add_argument("--norm", help="pre | post")
+    group.add_argument("--dropout", type=float)
+    group.add_argument("--max-position", type=int, help="CoPE p_max and relative max distance")
+    group = parser.add_argument_group("training (default: the preset's)")
+    group.add_argument("--steps", type=int)
+    group.add_argument("--batch-size", type=int)
+    group.add_argument("--lr", type=float)
+    group.add_argument("--weight-decay", type=float)
+    group.add_argument("--warmup-steps", type=int)
+    group.add_argument("--train-size", type=int, help="fixed training set (default: fresh)")
+    group.add_argument("--test-size", type=int, help="test sequences per split")
+    group.add_argument("--eval-every", type=int, help="steps between learning-curve points")
+    group.add_argument("--device", help="cpu | cuda | cuda:N")
+
+
+def _config(args: argparse.Namespace, pe: str, seed: int) -> RunConfig:
+    def chosen(names: tuple[str, ...]) -> dict[str, Any]:
+        return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+    return resolve_config(
+        args.task,
+        pe,
+        preset=args.preset,
+        task_params=parse_key_values(args.task_param, "--task-param"),
+        model=chosen(_MODEL_OPTIONS),
+        train={**chosen(_TRAIN_OPTIONS), "seed": seed},
+    )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Validate everything, train, then write the run folder."""
+    config = _config(args, args.pe, args.seed)
+    out = args.out or default_output_folder("seq-train", f"{args.task}-{args.pe}-seed{args.seed}")
+    check_output_folder(out)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    metrics = experiments.run_and_save(config, out, threads=args.threads)
+    errors = ", ".join(
+        f"{split} {100 * result['error']:.2f}%" for split, result in metrics["splits"].items()
+    )
+    print(f"{args.task}/{args.pe} seed {args.seed}: error {errors} -> {out}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Validate every run, train the missing ones, write the comparison."""
+    for name in ("seeds", "jobs"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if len(set(args.pe)) != len(args.pe):
+        raise ValueError(f"--pe lists an encoding twice: {' '.join(args.pe)}")
+    configs = [
+        with_seed(_config(args, pe, args.seed), seed)
+        for pe in args.pe
+        for seed in range(args.seed, args.seed + args.seeds)
+    ]
+    out = args.out or Path("runs") / f"seq-compare-{args.task}"
+    experiments.compare(configs, out, jobs=args.jobs)
+    print((out / "summary.md").read_text(), end="")
+    print(f"-> {out}")
+    return 0
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """Measure each requested table, print a table, write JSON and plots."""
+    if not args.pe and not args.run:
+        raise ValueError("give --pe NAME... and/or --run FOLDER...")
+    if args.length < 2:
+        raise ValueError(f"--length must be >= 2, got {args.length}")
+    if args.width < 1 or args.heads < 1:
+        raise ValueError(f"--width and --heads must be >= 1, got {args.width} and {args.heads}")
+    if args.width % args.heads:
+        raise ValueError(f"--width {args.width} must be divisible by --heads {args.heads}")
+    out = args.out or default_output_folder("seq-analyze")
+    check_output_folder(out)
+    measures = [
+        tables.measure_table(
+            pe,
+            tables.fresh_table(pe, args.length, args.width, args.heads, args.seed),
+            _fresh_source(pe, args),
+        )
+        for pe in args.pe
+    ]
+    for folder in args.run:
+        pe, table = tables.trained_table(folder, args.layer)
+        measures.append(tables.measure_table(pe, table, f"trained: {folder}"))
+    with staged_folder(out) as staging:
+        write_json(staging / "analysis.json", [m.as_dict() for m in measures])
+        _plot_similarity(measures, staging / "similarity.png")
+        _plot_sr_dp(measures, staging / "sr_dp.png")
+    print(f"{'encoding':<11} {'rows x cols':>12} {'SR':>9} {'DP':>9}  source")
+    for m in measures:
+        shape = f"{m.rows} x {m.columns}"
+        print(
+            f"{m.pe:<11} {shape:>12} {m.stable_rank:9.3f} {m.distance_preservation:9.5f}  "
+            f"{m.source}"
+        )
+    print(f"-> {out}")
+    return 0
+
+
+def _fresh_source(pe: str, args: argparse.Namespace) -> str:
+    if SEQUENCE_ENCODINGS[pe].learned_table:
+        return f"fresh init, seed {args.seed}"
+    return "fixed"
+
+
+def _plot_similarity(measures: list[tables.TableMeasure], path: Path) -> None:
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    axes = figure.subplots()
+    for m in measures:
+        offsets = np.arange(m.rows) - m.rows // 2
+        axes.plot(offsets, m.similarity, lw=1, label=f"{m.pe} ({m.source})")
+    axes.axhline(0.1, color="k", ls=":", lw=1, label="DP threshold 0.1")
+    axes.set(xlabel="position - centre", ylabel="cosine similarity to the centre row")
+    axes.legend(fontsize=7)
+    figure.savefig(path, dpi=110)
+
+
+def _plot_sr_dp(measures: list[tables.TableMeasure], path: Path) -> None:
+    figure = Figure(figsize=(5.5, 4.5), layout="constrained")
+    axes = figure.subplots()
+    for m in measures:
+        axes.plot(m.distance_preservation, m.stable_rank, "o", label=f"{m.pe} ({m.source})")
+    dp = np.logspace(-3.5, 0, 100)
+    axes.plot(dp, GAUSSIAN_SR_TIMES_DP / dp, "k--", lw=1, label="Gaussian basis: SR*DP = 0.856")
+    axes.set(xscale="log", yscale="log", xlabel="distance preservation", ylabel="stable rank")
+    axes.legend(fontsize=7)
+    figure.savefig(path, dpi=110)

@@ -1,0 +1,202 @@
+"""A small causal transformer whose attention takes a pluggable position encoding.
+
+Token embedding (``N(0, 1/width)``), optional input position table, ``layers`` blocks of
+multi-head causal self-attention and a 4x GELU MLP, each wrapped in a residual connection with
+LayerNorm before (``norm="pre"``) or after (``norm="post"``, the CoPE paper's setting), and a
+linear read-out tied to the token embedding by default. The position encoding is one of
+:data:`posenc.sequence.encodings.SEQUENCE_ENCODINGS`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from posenc.embeddings import validation
+from posenc.sequence.encodings import (
+    AttentionEncoding,
+    ContextualEncoding,
+    LearnedAbsolute,
+    TableEncoding,
+    sequence_encoding,
+)
+
+NORMS = ("pre", "post")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every hyper-parameter of :class:`CausalTransformer`.
+
+    ``context`` is the longest sequence the model accepts (the size of absolute tables);
+    ``max_position`` is CoPE's ``p_max`` and the relative table's largest distance (``None``:
+    ``context``, as in the official code where the table has ``context + 1`` rows).
+    """
+
+    vocab_size: int
+    context: int
+    pe: str = "cope"
+    layers: int = 2
+    width: int = 64
+    heads: int = 4
+    norm: str = "pre"
+    dropout: float = 0.0
+    max_position: int | None = None
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        sequence_encoding(self.pe)
+        for name in ("vocab_size", "context", "layers", "width", "heads"):
+            validation.positive_int(name, getattr(self, name))
+        validation.choice("norm", self.norm, NORMS)
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.width % self.heads:
+            raise ValueError(
+                f"width {self.width} must be divisible by the number of heads {self.heads}"
+            )
+        if self.pe == "rope" and self.head_dim % 2:
+            raise ValueError(f"rope needs an even head width, got width/heads = {self.head_dim}")
+        if self.pe == "sinusoidal" and self.width % 2:
+            raise ValueError(f"the sinusoidal table needs an even width, got {self.width}")
+        if self.max_position is not None:
+            validation.positive_int("max_position", self.max_position)
+
+    @property
+    def head_dim(self) -> int:
+        """Width of one attention head."""
+        return self.width // self.heads
+
+    @property
+    def resolved_max_position(self) -> int:
+        """``max_position``, or ``context`` when unset."""
+        return self.context if self.max_position is None else self.max_position
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-type fields, with ``max_position`` resolved."""
+        return {**asdict(self), "max_position": self.resolved_max_position}
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention whose logits come from a position encoding."""
+
+    def __init__(self, config: ModelConfig, position: AttentionEncoding) -> None:
+        super().__init__()
+        self.heads = config.heads
+        self.qkv = nn.Linear(config.width, 3 * config.width)
+        self.out = nn.Linear(config.width, config.width)
+        self.position = position
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, T, width)`` to ``(B, T, width)``; position ``i`` sees positions ``<= i``."""
+        batch, length, width = x.shape
+        q, k, v = (
+            self.qkv(x).view(batch, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        )
+        mixed = self.position(q, k, v, self.dropout.p if self.training else 0.0)
+        mixed = mixed.transpose(1, 2).reshape(batch, length, width)
+        return self.dropout(self.out(mixed))
+
+
+class Block(nn.Module):
+    """Attention and MLP sub-layers with residuals, LayerNorm before or after each."""
+
+    def __init__(self, config: ModelConfig, position: AttentionEncoding) -> None:
+        super().__init__()
+        self.pre_norm = config.norm == "pre"
+        self.attention = CausalSelfAttention(config, position)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.width, 4 * config.width),
+            nn.GELU(),
+            nn.Linear(4 * config.width, config.width),
+            nn.Dropout(config.dropout),
+        )
+        self.attention_norm = nn.LayerNorm(config.width)
+        self.mlp_norm = nn.LayerNorm(config.width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.pre_norm:
+            x = x + self.attention(self.attention_norm(x))
+            return x + self.mlp(self.mlp_norm(x))
+        x = self.attention_norm(x + self.attention(x))
+        return self.mlp_norm(x + self.mlp(x))
+
+
+class CausalTransformer(nn.Module):
+    """Decoder-only transformer: token ids ``(B, T)`` to next-token logits ``(B, T, vocab)``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        encoding = sequence_encoding(config.pe)
+        self.tokens = nn.Embedding(config.vocab_size, config.width)
+        nn.init.normal_(self.tokens.weight, std=1 / math.sqrt(config.width))
+        self.input_position = encoding.make_input(config.width, config.context)
+        self.blocks = nn.ModuleList(
+            Block(
+                config,
+                encoding.make_attention(
+                    config.head_dim, config.context, config.resolved_max_position
+                ),
+            )
+            for _ in range(config.layers)
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.final_norm = nn.LayerNorm(config.width) if config.norm == "pre" else nn.Identity()
+        self.head = nn.Linear(config.width, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.head.weight = self.tokens.weight
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Logits for the token after each position of ``tokens`` ``(B, T)``, ``T <= context``."""
+        if tokens.shape[-1] > self.config.context:
+            raise ValueError(
+                f"sequence of length {tokens.shape[-1]} exceeds the model context "
+                f"{self.config.context}"
+            )
+        x = self.tokens(tokens)
+        if self.input_position is not None:
+            x = self.input_position(x)
+        x = self.dropout(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.final_norm(x))
+
+    @torch.no_grad()
+    def contextual_maps(self, tokens: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """CoPE gates and positions ``(B, H, T, T)`` of every layer for ``tokens`` (in
+        evaluation mode)."""
+        layers = [block.attention.position for block in self.blocks]
+        if not all(isinstance(encoding, ContextualEncoding) for encoding in layers):
+            raise ValueError(
+                f"gate and position maps need a cope model, this one is {self.config.pe}"
+            )
+        was_training = self.training
+        self.eval()
+        for encoding in layers:
+            encoding.keep_maps = True
+        try:
+            self(tokens)
+            return [(encoding.last_gates, encoding.last_positions) for encoding in layers]
+        finally:
+            self.train(was_training)
+            for encoding in layers:
+                encoding.keep_maps = False
+                encoding.last_gates = encoding.last_positions = None
+
+    def position_table(self, layer: int = 0) -> Tensor:
+        """The learned position table, rows = positions: the absolute input table, or the
+        per-distance (relative) or per-contextual-position (cope) table of ``layer``."""
+        if isinstance(self.input_position, LearnedAbsolute):
+            return self.input_position.table.detach()
+        if not 0 <= layer < len(self.blocks):
+            raise ValueError(f"layer must be in 0..{len(self.blocks) - 1}, got {layer}")
+        encoding = self.blocks[layer].attention.position
+        if not isinstance(encoding, TableEncoding):
+            raise ValueError(f"the {self.config.pe} encoding has no learned position table")
+        return encoding.table.detach()

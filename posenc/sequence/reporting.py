@@ -1,0 +1,286 @@
+"""Files a person can open: run folders, comparison tables and plots, written atomically.
+
+A run folder holds ``config.json`` (the fully resolved configuration), ``metrics.json``
+(see :func:`posenc.sequence.training.train`), ``model.pt`` (configuration and weights, loadable
+with ``weights_only=True``), ``learning_curves.png`` and, for CoPE, ``cope_maps.png``. It is
+written with :func:`posenc.runfolder.staged_folder`, so an interrupted run never leaves a
+folder that looks finished. The comparison files beside the run folders are each replaced
+atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from posenc.runfolder import staged_folder, write_json
+from posenc.sequence.model import CausalTransformer
+from posenc.sequence.tasks import IN_DISTRIBUTION, Example, SequenceTask
+from posenc.sequence.training import RunResult
+
+PAPER_ERRORS: dict[str, dict[str, dict[str, float]]] = {
+    "flipflop": {
+        "absolute": {"id": 6.8, "sparse": 21.7},
+        "rope": {"id": 1.8, "sparse": 20.3},
+        "cope": {"id": 0.0, "sparse": 4.9},
+    },
+    "selective_copy": {
+        "absolute": {"id": 16.9, "dense": 25.6, "sparse": 85.2},
+        "rope": {"id": 40.1, "dense": 100.0, "sparse": 100.0},
+        "cope": {"id": 0.0, "dense": 0.0, "sparse": 0.0},
+    },
+}
+"""Test error (%) published in the CoPE paper (REFERENCE.md section 5), by task, encoding and
+split. The paper's single Flip-Flop OOD number is listed under ``sparse`` (FFL(0.98), the
+flip-flop paper's main OOD test)."""
+
+PAPER_COUNTING_ERRORS: dict[int, dict[str, float]] = {
+    1: {"absolute": 5.3, "relative": 1.1, "cope": 0.0},
+    3: {"absolute": 67.6, "relative": 17.8, "cope": 1.2},
+    5: {"absolute": 71.5, "relative": 22.4, "cope": 7.4},
+}
+"""Counting test error (%) of the CoPE paper, by number of variables and encoding."""
+
+
+def paper_errors(task: str, task_params: dict[str, Any], pe: str) -> dict[str, float]:
+    """The paper's test errors (%) for this task and encoding, by split (empty if none)."""
+    if task == "counting":
+        published = PAPER_COUNTING_ERRORS.get(task_params.get("num_variables", -1), {})
+        return {IN_DISTRIBUTION: published[pe]} if pe in published else {}
+    return dict(PAPER_ERRORS.get(task, {}).get(pe, {}))
+
+
+# ------------------------------------------------------------------------------ files
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix) to write; it replaces ``path``
+    when the block ends without error, and is deleted otherwise."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}{path.suffix}")
+    try:
+        yield temporary
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+
+
+def save_run(result: RunResult, out: Path) -> None:
+    """Write a finished run's folder: config, metrics, model and plots."""
+    with staged_folder(out) as stage:
+        write_json(stage / "config.json", result.config.as_dict())
+        write_json(stage / "metrics.json", result.metrics)
+        torch.save(
+            {
+                "config": result.config.as_dict(),
+                "state_dict": {
+                    name: tensor.detach().cpu()
+                    for name, tensor in result.model.state_dict().items()
+                },
+            },
+            stage / "model.pt",
+        )
+        plot_learning_curves(result.metrics, stage / "learning_curves.png")
+        if result.config.pe == "cope":
+            example = result.task.sample(
+                IN_DISTRIBUTION, np.random.default_rng(result.config.train.seed), 1
+            )[0]
+            plot_cope_maps(result.model, result.task, example, stage / "cope_maps.png")
+
+
+def load_run_metrics(folder: Path) -> dict[str, Any]:
+    """``metrics.json`` of a finished run folder."""
+    return json.loads((folder / "metrics.json").read_text())
+
+
+# ------------------------------------------------------------------------------ plots
+def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def plot_learning_curves(metrics: dict[str, Any], path: Path) -> None:
+    """Training loss per step and each split's loss and error at every evaluation."""
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    loss_axes, error_axes = figure.subplots(1, 2)
+    losses = metrics["train_loss"]
+    smooth = _moving_average(losses, max(1, min(50, len(losses) // 10)))
+    loss_axes.plot(np.arange(1, len(losses) + 1), losses, color="0.8", lw=0.5)
+    loss_axes.plot(np.arange(len(losses) - len(smooth) + 1, len(losses) + 1), smooth, label="train")
+    steps = [point["step"] for point in metrics["curve"]]
+    for split in metrics["splits"]:
+        loss_axes.plot(steps, [p[split]["loss"] for p in metrics["curve"]], "o-", ms=3, label=split)
+        error_axes.plot(
+            steps, [100 * p[split]["error"] for p in metrics["curve"]], "o-", ms=3, label=split
+        )
+    loss_axes.set(xlabel="step", ylabel="answer loss", yscale="log", title="loss")
+    error_axes.set(xlabel="step", ylabel="answer error (%)", title="error")
+    for axes in (loss_axes, error_axes):
+        axes.legend()
+    figure.suptitle(f"{metrics['task']} / {metrics['pe']} / seed {metrics['seed']}")
+    figure.savefig(path, dpi=110)
+
+
+def plot_cope_maps(
+    model: CausalTransformer,
+    task: SequenceTask,
+    example: Example,
+    path: Path,
+    window: int = 40,
+) -> None:
+    """CoPE gates and positions of every layer and head on the last ``window`` tokens of one
+    sequence: row ``i`` of a gate map shows which earlier tokens query ``i`` counts, and the
+    position map their counted distance from ``i``."""
+    device = next(model.parameters()).device
+    inputs = torch.as_tensor(example.tokens[:-1], device=device)[None]
+    maps = model.contextual_maps(inputs)
+    start = max(0, inputs.shape[1] - window)
+    labels = task.decode(example.tokens[start:-1])
+    heads = maps[0][0].shape[1]
+    figure = Figure(figsize=(3.2 * heads, 3.2 * 2 * len(maps)), layout="constrained")
+    axes = np.asarray(figure.subplots(2 * len(maps), heads, squeeze=False))
+    for layer, (gates, positions) in enumerate(maps):
+        for head in range(heads):
+            for row, (values, name) in enumerate(((gates, "gates"), (positions, "positions"))):
+                panel = axes[2 * layer + row, head]
+                shown = values[0, head, start:, start:].cpu().numpy()
+                image = panel.imshow(shown, cmap="viridis", vmin=0)
+                panel.set_title(f"layer {layer} head {head}: {name}", fontsize=8)
+                ticks = np.arange(len(labels))
+                panel.set_xticks(ticks, labels, fontsize=5, rotation=90)
+                panel.set_yticks(ticks, labels, fontsize=5)
+                figure.colorbar(image, ax=panel, shrink=0.7)
+    figure.suptitle(f"CoPE on a {task.name} sequence (rows: queries, columns: keys)")
+    figure.savefig(path, dpi=110)
+
+
+# ------------------------------------------------------------------------- comparison
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    mean = float(np.mean(values))
+    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def summary_rows(
+    runs: Sequence[dict[str, Any]], task_params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Per encoding (in first-seen order): seeds and, per split, the mean and standard
+    deviation (over seeds) of the answer error in %, beside the paper's number."""
+    order = list(dict.fromkeys(run["pe"] for run in runs))
+    rows = []
+    for pe in order:
+        mine = [run for run in runs if run["pe"] == pe]
+        paper = paper_errors(mine[0]["task"], task_params, pe)
+        row: dict[str, Any] = {"pe": pe, "seeds": len(mine)}
+        for split in mine[0]["splits"]:
+            mean, std = _mean_std([100 * run["splits"][split]["error"] for run in mine])
+            row[f"{split}_error_mean"], row[f"{split}_error_std"] = mean, std
+            row[f"{split}_paper"] = paper.get(split, math.nan)
+        rows.append(row)
+    return rows
+
+
+def runs_csv(runs: Sequence[dict[str, Any]]) -> str:
+    """One CSV row per run: encoding, seed, and each split's error, sequence error and loss."""
+    splits = list(runs[0]["splits"])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["task", "pe", "seed"]
+        + [f"{split}_{kind}" for split in splits for kind in ("error", "sequence_error", "loss")]
+        + ["training_seconds"]
+    )
+    for run in runs:
+        writer.writerow(
+            [run["task"], run["pe"], run["seed"]]
+            + [
+                f"{run['splits'][split][kind]:.6g}"
+                for split in splits
+                for kind in ("error", "sequence_error", "loss")
+            ]
+            + [f"{run['training_seconds']:.1f}"]
+        )
+    return buffer.getvalue()
+
+
+def summary_markdown(rows: Sequence[dict[str, Any]], splits: Sequence[str], title: str) -> str:
+    """Markdown table: answer error in % (mean ± std over seeds) beside the paper's."""
+    header = ["encoding", "seeds"]
+    for split in splits:
+        header += [f"{split} error (%)", f"{split} paper (%)"]
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    for row in rows:
+        cells = [row["pe"], str(row["seeds"])]
+        for split in splits:
+            cells.append(f"{row[f'{split}_error_mean']:.2f} ± {row[f'{split}_error_std']:.2f}")
+            paper = row[f"{split}_paper"]
+            cells.append("–" if math.isnan(paper) else f"{paper:g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The summary rows as CSV (``nan`` where the paper has no number)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def plot_comparison_errors(
+    rows: Sequence[dict[str, Any]], splits: Sequence[str], title: str, path: Path
+) -> None:
+    """Grouped bars of the error per split and encoding (± std); paper numbers as crosses."""
+    figure = Figure(figsize=(2.2 + 1.6 * len(splits) * max(1, len(rows)) / 3, 4))
+    axes = figure.subplots()
+    width = 0.8 / len(rows)
+    centres = np.arange(len(splits))
+    for index, row in enumerate(rows):
+        offsets = centres - 0.4 + width * (index + 0.5)
+        means = [row[f"{split}_error_mean"] for split in splits]
+        stds = [row[f"{split}_error_std"] for split in splits]
+        below = np.minimum(means, stds)  # errors are >= 0: clip the lower whisker there
+        axes.bar(offsets, means, width, yerr=[below, stds], capsize=3, label=row["pe"])
+        papers = [row[f"{split}_paper"] for split in splits]
+        axes.plot(offsets, papers, "kx", ms=7, label="paper" if index == 0 else None)
+    axes.set_xticks(centres, splits)
+    axes.set(ylabel="answer error (%)", title=title)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def plot_comparison_curves(
+    runs: Sequence[dict[str, Any]], splits: Sequence[str], title: str, path: Path
+) -> None:
+    """Mean (over seeds) error against step, one panel per split, one line per encoding."""
+    figure = Figure(figsize=(4.2 * len(splits), 3.6), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(splits)))
+    for pe in dict.fromkeys(run["pe"] for run in runs):
+        mine = [run for run in runs if run["pe"] == pe]
+        steps = [point["step"] for point in mine[0]["curve"]]
+        for panel, split in zip(axes, splits, strict=True):
+            errors = [[100 * p[split]["error"] for p in run["curve"]] for run in mine]
+            panel.plot(steps, np.mean(errors, axis=0), "o-", ms=3, label=pe)
+    for panel, split in zip(axes, splits, strict=True):
+        panel.set(xlabel="step", ylabel="answer error (%)", title=split)
+        panel.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.savefig(path, dpi=110)
