@@ -96,16 +96,17 @@ class ShiftedBasis(AxisEmbedding):
         return self.support_radius
 
     def active_centers(self, values: Tensor, radius: float | None = None) -> tuple[Tensor, Tensor]:
-        """The centres each value touches: ``(indices, weights)``, both ``(N, M)``.
+        """A window of centres around each value: ``(indices, weights)``, both ``(N, M)``.
 
-        For every value ``u`` the ``M = ceil(2 K r) + 3`` consecutive centres from
-        ``floor((u - r) K) - 1`` on (wrapped modulo ``K`` if periodic; one spare candidate each
-        side against rounding) cover every centre with ``|u - t_k| <= r``; ``weights`` are the
-        unnormalised ``psi(u - t_k)``, computed as :meth:`axis_features` computes them, and 0
-        for candidates outside the grid. Hence ``axis_features(values)`` equals the scatter of
-        ``weights`` into ``indices`` wherever ``psi`` vanishes beyond ``r`` (``r`` defaults to
-        :attr:`support_radius`). Raises ``ValueError`` for a generator without compact support
-        and no ``radius``, or when the window would cover all ``K`` centres.
+        ``M = ceil(2 K r) + 3`` consecutive centres (one spare each side against rounding)
+        from ``floor((u - r) K) - 1`` cover every centre with ``|u - t_k| <= r``; without
+        ``periodic`` the window is shifted to lie inside ``0..K-1``, with it the indices wrap
+        modulo ``K``. The indices of a row are distinct (ascending without ``periodic``) and
+        ``weights`` are the unnormalised ``psi(u - t_k)`` computed as :meth:`axis_features`
+        computes them. Hence ``axis_features(values)`` equals the scatter of ``weights`` into
+        ``indices`` wherever ``psi`` vanishes beyond ``r`` (``r`` defaults to
+        :attr:`support_radius`). Raises ``ValueError`` for a generator without compact
+        support and no ``radius``, or when the window would cover all ``K`` centres.
         """
         radius = self.support_radius if radius is None else radius
         if radius is None:
@@ -118,17 +119,15 @@ class ShiftedBasis(AxisEmbedding):
             )
         values = values.to(self.dtype)
         first = torch.floor((values - radius) * self.num_centers).long() - 1
-        candidates = first[:, None] + torch.arange(count, device=values.device)
+        if not self.periodic:
+            first = first.clamp(0, self.num_centers - count)
+        indices = first[:, None] + torch.arange(count, device=values.device)
         if self.periodic:
-            indices = torch.remainder(candidates, self.num_centers)
-            inside = torch.ones_like(candidates, dtype=torch.bool)
-        else:
-            inside = (candidates >= 0) & (candidates < self.num_centers)
-            indices = candidates.clamp(0, self.num_centers - 1)
+            indices = torch.remainder(indices, self.num_centers)
         displacement = values[:, None] - self.centers[indices]
         if self.periodic:
             displacement = displacement - torch.round(displacement)
-        return indices, self.generator(displacement) * inside
+        return indices, self.generator(displacement)
 
 
 @register

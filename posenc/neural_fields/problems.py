@@ -26,7 +26,9 @@ from posenc.neural_fields.models import SeparableField
 from posenc.neural_fields.sparse import SparseFeatures, embed_rows
 
 PREDICTION_CHUNK = 65536
-"""Rows embedded and predicted at a time when reconstructing the full grid."""
+"""Rows embedded and predicted at a time when reconstructing the full grid (at most)."""
+PREDICTION_CHUNK_ELEMENTS = 2**22
+"""Dense embedded values per chunk of the full-grid prediction (16 MiB in float32)."""
 
 
 @dataclass
@@ -85,9 +87,14 @@ class FlatProblem:
         """Prediction over the whole grid, ``(*grid_shape, C)``, a chunk of rows at a time."""
         device = self.train_targets.device
         coords = self.signal.coordinates().to(device=device, dtype=self.embedding.dtype)
+        chunk_rows = PREDICTION_CHUNK
+        if self.first_layer == "dense":
+            chunk_rows = min(
+                chunk_rows, PREDICTION_CHUNK_ELEMENTS // self.embedding.out_dim_per_row()
+            )
         rows = [
             model(embed_rows(self.embedding, chunk, self.first_layer))
-            for chunk in coords.split(PREDICTION_CHUNK)
+            for chunk in coords.split(max(chunk_rows, 1))
         ]
         return torch.cat(rows).reshape(*self.signal.grid_shape, -1)
 

@@ -297,18 +297,40 @@ def _sparse_obstacle(model: str, embedding: Embedding) -> str | None:
 
 
 def _selection(columns: Tensor, weights: Tensor, num_columns: int) -> tuple[Tensor, Tensor]:
-    """CSR ``S`` (``N x num_columns``) with ``S[n, columns[n, j]] = weights[n, j]`` (zeros
-    dropped), and its transpose."""
-    keep = weights != 0
-    row = torch.arange(columns.shape[0], device=columns.device)[:, None].expand_as(columns)
-    row, column, value = row[keep], columns[keep], weights[keep]
-    shape = (columns.shape[0], num_columns)
+    """CSR ``S`` (``N x num_columns``) with ``S[n, columns[n, j]] = weights[n, j]`` and its
+    transpose; the columns of a row must be distinct.
+
+    Every row keeps its ``Q`` entries (zeros included), so ``S`` needs no compaction: rows
+    are sorted by column, and a stable sort of all columns orders the transpose, whose row
+    indices are then ``position // Q``.
+    """
+    count, width = columns.shape
+    if width > 1 and bool((columns[:, 1:] < columns[:, :-1]).any()):
+        columns, order = torch.sort(columns, dim=1)
+        weights = torch.gather(weights, 1, order)
+    flat_columns, flat_weights = columns.reshape(-1), weights.reshape(-1)
+    by_column = torch.sort(flat_columns, stable=True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        matrix = torch.sparse_coo_tensor(
-            torch.stack([row, column]), value, shape, check_invariants=False
+        matrix = torch.sparse_csr_tensor(
+            torch.arange(0, count * width + 1, width, device=columns.device),
+            flat_columns,
+            flat_weights,
+            (count, num_columns),
+            check_invariants=False,
         )
-        transpose = torch.sparse_coo_tensor(
-            torch.stack([column, row]), value, shape[::-1], check_invariants=False
+        transpose = torch.sparse_csr_tensor(
+            _row_pointers(by_column.values, num_columns),
+            torch.div(by_column.indices, width, rounding_mode="floor"),
+            flat_weights[by_column.indices],
+            (num_columns, count),
+            check_invariants=False,
         )
-        return matrix.coalesce().to_sparse_csr(), transpose.coalesce().to_sparse_csr()
+    return matrix, transpose
+
+
+def _row_pointers(sorted_rows: Tensor, count: int) -> Tensor:
+    """CSR row pointers of entries whose (sorted) row indices are ``sorted_rows``."""
+    pointers = torch.zeros(count + 1, dtype=torch.int64, device=sorted_rows.device)
+    pointers[1:] = torch.cumsum(torch.bincount(sorted_rows, minlength=count), 0)
+    return pointers
