@@ -100,9 +100,17 @@ class SparseFeatures:
         return torch.cat(parts)
 
     def linear(self, weight: Tensor, bias: Tensor | None) -> Tensor:
-        """``X W^T + b`` as ``S (B W^T) + b``; differentiable in ``weight`` and ``bias``."""
-        output = _SelectionProduct.apply(self.table(weight), self.rows, self.rows_t)
-        return output if bias is None else output + bias
+        """``X W^T + b`` as ``S (B W^T) + b``; differentiable in ``weight`` and ``bias``.
+
+        In the lookup form every row selects exactly one row of the first part's block, so
+        the bias is added to those table rows instead of to all ``N`` outputs.
+        """
+        table = self.table(weight)
+        if bias is not None and self.blocks is not None:
+            first = len(self.blocks[0])
+            table = torch.cat([table[:first] + bias, table[first:]])
+        output = _SelectionProduct.apply(table, self.rows, self.rows_t)
+        return output if bias is None or self.blocks is not None else output + bias
 
     def dense_basis(self) -> Tensor:
         """``B`` as a dense ``R x F`` matrix (the identity for ``sparse``)."""
