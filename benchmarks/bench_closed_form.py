@@ -24,7 +24,7 @@ from posenc.neural_fields import PROTOCOLS, fit, resolve_config
 
 SETTINGS = {
     "quick": {"size": 128, "steps": 10, "repeats": 3},
-    "default": {"size": 512, "steps": 20, "repeats": 5},
+    "default": {"size": 512, "steps": 10, "repeats": 5},
     "full": {"size": 512, "steps": 2000, "repeats": 9},
 }
 PROTOCOL_STEPS = 2000

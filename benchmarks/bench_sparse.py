@@ -36,7 +36,7 @@ BASES = {
 CENTRES = (500, 5000)
 SETTINGS = {
     "quick": {"size": 64, "steps": {500: 6, 5000: 4}},
-    "default": {"size": 256, "steps": {500: 20, 5000: 8}},
+    "default": {"size": 256, "steps": {500: 10, 5000: 5}},
     "full": {"size": 512, "steps": {500: 200, 5000: 50}},
 }
 FORMS = ("dense", "sparse", "lookup")
