@@ -65,7 +65,7 @@ def reference(emb: Embedding) -> Callable[[np.ndarray], np.ndarray]:
         "triangle": lambda d: np.maximum(1 - np.abs(d) / emb.width, 0),
         "rect": lambda d: ((d >= -emb.width / 2) & (d < emb.width / 2)).astype(float),
         "impulse": lambda d: ((d >= -emb.radius) & (d < emb.radius)).astype(float),
-        "square_wave": lambda d: np.sign(np.sin(2 * np.pi * emb.frequency * d)),
+        "square_wave": lambda d: np.where(np.mod(emb.frequency * d, 1) < 0.5, 1.0, -1.0),
         "sine": lambda d: np.sin(2 * np.pi * emb.frequency * d) + emb.offset,
         "custom": lambda d: np.exp(-np.abs(d / emb.scale) / 0.02),
     }.get(name)
@@ -145,6 +145,26 @@ def test_impulse_default_is_the_nearest_centre_one_hot() -> None:
     assert np.all(features.sum(axis=1) == 1)
     nearest = np.round(POINTS * 64).astype(int) % 64
     assert np.all(features.argmax(axis=1) == nearest)
+
+
+@pytest.mark.parametrize("name", ["impulse", "rect"])
+def test_points_midway_between_centres_fall_in_exactly_one_box(name: str) -> None:
+    """x = k/32 with 10000 centres lands exactly midway between two centres for odd k."""
+    width = {"rect": {"width": 1e-4}, "impulse": {}}[name]
+    for dtype in (torch.float32, torch.float64):
+        emb = make_embedding(
+            name, num_centers=10000, periodic=True, normalization="none", dtype=dtype, **width
+        )
+        features = emb(torch.arange(32, dtype=dtype) / 32)
+        assert torch.equal(features.sum(dim=1), torch.ones(32, dtype=dtype))
+
+
+def test_square_wave_has_no_zeros_and_half_periods_of_each_sign() -> None:
+    emb = make_embedding("square_wave", frequency=4.0, num_centers=64, normalization="none")
+    grid = torch.arange(256, dtype=torch.float64) / 256
+    features = emb(grid)
+    assert set(features.unique().tolist()) == {-1.0, 1.0}
+    assert torch.equal(features.sum(dim=0), torch.zeros(64))
 
 
 def test_sampled_custom_generator_is_the_circulant() -> None:

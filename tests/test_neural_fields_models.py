@@ -87,7 +87,8 @@ def test_separable_closed_form_interpolates_a_full_rank_grid() -> None:
     problem = _grid_problem(32, sigma=0.01)
     model = SeparableField(16, 2, 1).double()
     solve_separable_closed_form(problem, model)
-    error = problem.predict_train(model) - problem.train_targets
+    with torch.no_grad():
+        error = problem.predict_train(model) - problem.train_targets
     assert float(error.abs().max()) < 1e-8
 
 
@@ -99,5 +100,6 @@ def test_linear_closed_form_memorises_when_features_outnumber_samples() -> None:
     problem = FlatProblem.build(signal, split, embedding, torch.device("cpu"))
     model = MLPField(1024, 1, depth=0, width=1).double()
     solve_linear_closed_form(problem, model)
-    error = problem.predict_train(model) - problem.train_targets
+    with torch.no_grad():
+        error = problem.predict_train(model) - problem.train_targets
     assert float(error.abs().max()) < 1e-8

@@ -1,5 +1,89 @@
-"""Measurements of embedded matrices: stable rank, distance preservation, and their theory."""
+"""Measurements of embedded matrices: stable rank, distance preservation, and their theory.
 
-from posenc.analysis.metrics import grid_distance_preservation, stable_rank
+- :mod:`~posenc.analysis.metrics`: SR and DP of any matrix (Gram or SVD).
+- :mod:`~posenc.analysis.spectral`: exact structured paths, FFT for periodic shifted bases and
+  Toeplitz/Lanczos for Fourier features.
+- :mod:`~posenc.analysis.measure`: one call per quantity on an embedding and a sample grid.
+- :mod:`~posenc.analysis.theory`: closed forms (Gaussian, RFF, triangle, sinc, ...).
+- :mod:`~posenc.analysis.experiments`: P1's figures as functions returning their numbers;
+  :mod:`~posenc.analysis.plots` draws them in the style of :mod:`~posenc.analysis.plotting`.
+- :mod:`~posenc.analysis.layers`: the stable rank of hidden activations during training.
+"""
 
-__all__ = ["grid_distance_preservation", "stable_rank"]
+from posenc.analysis.experiments import (
+    BasisData,
+    PlotData,
+    Series,
+    basis_functions,
+    similarity_vs_displacement,
+    stable_rank_dp_scatter,
+    stable_rank_vs_samples,
+    summarize,
+)
+from posenc.analysis.layers import LayerStableRank, activation_stable_ranks
+from posenc.analysis.measure import (
+    SimilarityCurve,
+    embedding_distance_preservation,
+    embedding_matrix,
+    embedding_stable_rank,
+    similarity_curve,
+    stable_rank_and_similarity,
+    stable_rank_method,
+)
+from posenc.analysis.metrics import (
+    distance_preservation,
+    grid_distance_preservation,
+    row_similarity,
+    stable_rank,
+)
+from posenc.analysis.plots import render, render_basis
+from posenc.analysis.plotting import save_figure
+from posenc.analysis.spectral import (
+    BlockCirculant,
+    ToeplitzGram,
+    circulant_similarity,
+    circulant_stable_rank,
+    fourier_features_similarity,
+    fourier_features_stable_rank,
+    shifted_basis_similarity,
+    shifted_basis_stable_rank,
+)
+from posenc.analysis.theory import SR_DP_GAUSSIAN, ClosedForm, closed_form
+
+__all__ = [
+    "SR_DP_GAUSSIAN",
+    "BasisData",
+    "BlockCirculant",
+    "ClosedForm",
+    "LayerStableRank",
+    "PlotData",
+    "Series",
+    "SimilarityCurve",
+    "ToeplitzGram",
+    "activation_stable_ranks",
+    "basis_functions",
+    "circulant_similarity",
+    "circulant_stable_rank",
+    "closed_form",
+    "distance_preservation",
+    "embedding_distance_preservation",
+    "embedding_matrix",
+    "embedding_stable_rank",
+    "fourier_features_similarity",
+    "fourier_features_stable_rank",
+    "grid_distance_preservation",
+    "render",
+    "render_basis",
+    "row_similarity",
+    "save_figure",
+    "shifted_basis_similarity",
+    "shifted_basis_stable_rank",
+    "similarity_curve",
+    "similarity_vs_displacement",
+    "stable_rank",
+    "stable_rank_and_similarity",
+    "stable_rank_dp_scatter",
+    "stable_rank_method",
+    "stable_rank_vs_samples",
+    "summarize",
+]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
+from posenc.cli.params import parse_key_values
 from posenc.embeddings.base import AXIS_COMPOSITIONS, NORMALIZATIONS
 from posenc.neural_fields.config import DTYPES, PROTOCOLS, SOLVERS, SPLITS, resolve_config
 from posenc.neural_fields.models import MODEL_KINDS
 from posenc.neural_fields.sparse import FIRST_LAYERS
+from posenc.runfolder import check_output_folder, default_output_folder
 
 # Bandwidth flags by parameter name; the basis "width" is set with --bandwidth because
 # --width is the network's width.
@@ -145,7 +146,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     params.update(
         {name: getattr(args, name) for name in BANDWIDTH_FLAGS if getattr(args, name) is not None}
     )
-    params.update(_parse_params(args.param))
+    params.update(parse_key_values(args.param))
     if args.bandwidth is not None:
         params["bandwidth"] = args.bandwidth
     if params:
@@ -156,10 +157,10 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, load the signal, fit, and write the run folder."""
     from posenc.neural_fields.fitting import fit, load_config_signal
-    from posenc.neural_fields.output import check_output_folder, save_fit
+    from posenc.neural_fields.output import save_fit
 
     config = resolve_config(args.protocol, **config_overrides(args))
-    out_dir = args.out or Path("runs") / f"fit-{time.strftime('%Y%m%d-%H%M%S')}-{config.embedding}"
+    out_dir = args.out or default_output_folder("fit", config.embedding)
     check_output_folder(out_dir)
     signal = load_config_signal(config)
     result = fit(signal, config, progress=not args.quiet)
@@ -172,27 +173,3 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {out_dir}")
     return 0
-
-
-def _parse_params(items: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param expects KEY=VALUE, got {item!r}")
-        params[key.replace("-", "_")] = _parse_value(text)
-    return params
-
-
-def _parse_value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text

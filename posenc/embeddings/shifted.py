@@ -272,8 +272,7 @@ class RectBasis(ShiftedBasis):
         return self.width / 2
 
     def generator(self, displacement: Tensor) -> Tensor:
-        half = self.width / 2
-        return ((displacement >= -half) & (displacement < half)).to(displacement.dtype)
+        return half_open_box(displacement, self.width / 2)
 
 
 @register
@@ -309,16 +308,19 @@ class ImpulseBasis(ShiftedBasis):
         return self.radius
 
     def generator(self, displacement: Tensor) -> Tensor:
-        inside = (displacement >= -self.radius) & (displacement < self.radius)
-        return inside.to(displacement.dtype)
+        return half_open_box(displacement, self.radius)
 
 
 @register
 class SquareWaveBasis(ShiftedBasis):
-    """Shifted square waves of values +-1 (P1's low-rank example)."""
+    """Shifted square waves of values +-1 (P1's low-rank example).
+
+    ``sign(sin(2 pi f d))`` without its zeros: +1 on the first half of each period, -1 on the
+    second, half-open, with edges snapped as in :func:`half_open_box`.
+    """
 
     name = "square_wave"
-    formula = "psi(d) = sign(sin(2 pi frequency d))"
+    formula = "psi(d) = +1 if frac(frequency d) < 1/2 else -1"
     bandwidth_name = "frequency"
     parameter_help: ClassVar[dict[str, str]] = {
         **_COMMON_HELP,
@@ -339,7 +341,9 @@ class SquareWaveBasis(ShiftedBasis):
         self.frequency = validation.positive_float("frequency", frequency)
 
     def generator(self, displacement: Tensor) -> Tensor:
-        return torch.sign(torch.sin((2 * math.pi * self.frequency) * displacement))
+        tolerance = boundary_tolerance(displacement.dtype)
+        phase = torch.remainder(self.frequency * (displacement + tolerance), 1.0)
+        return torch.where(phase < 0.5, 1.0, -1.0).to(displacement.dtype)
 
 
 @register
@@ -474,6 +478,27 @@ class CustomBasis(ShiftedBasis):
             return periodic_interpolate(self.samples, stretched)
         values = torch.as_tensor(self.function(stretched))
         return values.to(device=displacement.device, dtype=displacement.dtype)
+
+
+BOUNDARY_ULPS = 8
+"""Box edges are snapped by this many machine epsilons of the feature dtype (about 1e-6 in
+float32, 2e-15 in float64), more than the rounding of ``d = x - t`` for ``x, t`` in [0, 1)."""
+
+
+def boundary_tolerance(dtype: torch.dtype) -> float:
+    """How far below a box edge a displacement still counts as on the edge."""
+    return BOUNDARY_ULPS * torch.finfo(dtype).eps
+
+
+def half_open_box(displacement: Tensor, radius: float) -> Tensor:
+    """``1`` on ``[-radius, radius)``, else ``0``, with edges snapped by the tolerance.
+
+    Computing ``d = x - t`` rounds, so a coordinate exactly midway between two centres can
+    land just inside both boxes or neither; shifting both edges down by the tolerance assigns
+    it consistently to the upper box.
+    """
+    shifted = displacement + boundary_tolerance(displacement.dtype)
+    return ((shifted >= -radius) & (shifted < radius)).to(displacement.dtype)
 
 
 def periodic_interpolate(samples: Tensor, positions: Tensor) -> Tensor:

@@ -1,30 +1,16 @@
-"""Write a fit's run folder: figures, ``metrics.json``, ``config.json``, optional checkpoint.
-
-The folder appears whole or not at all: files are written into a hidden sibling folder that
-is renamed into place at the end, so an interrupted or failed save leaves nothing that looks
-like a finished run.
-"""
+"""Write a fit's run folder: figures, ``metrics.json``, ``config.json``, optional checkpoint."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
 
+from posenc.analysis.plotting import COLUMN_WIDTH, PAGE_WIDTH, new_figure, save_figure, styled
 from posenc.neural_fields.fitting import FitResult
-
-FIGURE_DPI = 150
-
-
-def check_output_folder(out_dir: Path) -> None:
-    """Raise ``ValueError`` if ``out_dir`` exists and is not an empty folder."""
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise ValueError(f"output folder {str(out_dir)!r} already exists and is not empty")
+from posenc.runfolder import staged_folder, write_json
 
 
 def save_fit(result: FitResult, out_dir: Path, *, checkpoint: bool = False) -> Path:
@@ -33,33 +19,22 @@ def save_fit(result: FitResult, out_dir: Path, *, checkpoint: bool = False) -> P
     Contents: ``metrics.json`` (config, PSNRs, SR/DP, timings, history), ``config.json``,
     ``reconstruction.png`` (full grid; for 1D signals the signal, training samples and fit),
     ``error.png`` (held-out error), ``history.png`` (PSNR against step) and, if asked,
-    ``checkpoint.pt``.
+    ``checkpoint.pt``. The folder appears whole or not at all.
     """
-    out_dir = Path(out_dir)
-    check_output_folder(out_dir)
-    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    staging.mkdir(parents=True)
-    try:
+    with staged_folder(Path(out_dir)) as staging:
         _write_files(result, staging, checkpoint)
-        if out_dir.exists():
-            out_dir.rmdir()
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir)
 
 
 def _write_files(result: FitResult, folder: Path, checkpoint: bool) -> None:
-    (folder / "metrics.json").write_text(json.dumps(result.metrics(), indent=2) + "\n")
-    (folder / "config.json").write_text(json.dumps(result.config.to_dict(), indent=2) + "\n")
+    write_json(folder / "metrics.json", result.metrics())
+    write_json(folder / "config.json", result.config.to_dict())
     if result.signal.ndim == 1:
-        _plot_fit_1d(result, folder / "reconstruction.png")
-        _plot_error_1d(result, folder / "error.png")
+        save_figure(figure_fit_1d(result), folder / "reconstruction.png")
     else:
         _save_image(result.prediction.numpy(), folder / "reconstruction.png")
-        _plot_error_map(result, folder / "error.png")
-    _plot_history(result, folder / "history.png")
+    save_figure(figure_heldout_error(result), folder / "error.png")
+    save_figure(figure_history(result), folder / "history.png")
     if checkpoint:
         result.save_checkpoint(folder / "checkpoint.pt")
 
@@ -80,26 +55,36 @@ def _heldout_error(result: FitResult) -> tuple[np.ndarray, np.ndarray]:
     return error, mask.reshape(error.shape)
 
 
-def _plot_error_map(result: FitResult, path: Path) -> None:
+@styled
+def figure_heldout_error(result: FitResult) -> Figure:
+    """Absolute error on the held-out samples: a map for images (the held-out sub-grid when
+    it is one, else the full grid with training pixels blank), a scatter for 1D signals."""
+    if result.signal.ndim == 1:
+        return _figure_error_1d(result)
     error, mask = _heldout_error(result)
-    shown = np.where(mask, error, np.nan)
+    axes = result.split.test_axes
+    if axes is not None and result.split.heldout.numel() == result.split.test.numel():
+        # A held-out product grid (the offset split): show it as one contiguous image.
+        shown = error[np.ix_(*[axis.numpy() for axis in axes])]
+    else:
+        shown = np.where(mask, error, np.nan)
     if shown.ndim > 2:  # 3D volumes: the middle slice
         shown = shown[shown.shape[0] // 2]
-    fig = Figure(figsize=(5, 4.3), constrained_layout=True)
-    ax = fig.add_subplot()
+    fig, ax = new_figure(width=COLUMN_WIDTH, height=2.9)
     image = ax.imshow(shown, cmap="magma", vmin=0)
     ax.set_title(f"held-out |error|, test PSNR {result.test_psnr:.2f} dB")
     ax.set_axis_off()
     fig.colorbar(image, ax=ax, label="absolute error (intensity in [0, 1])")
-    fig.savefig(path, dpi=FIGURE_DPI)
+    return fig
 
 
-def _plot_fit_1d(result: FitResult, path: Path) -> None:
+@styled
+def figure_fit_1d(result: FitResult) -> Figure:
+    """A 1D fit: the signal, the training samples and the fitted curve over the grid."""
     target = result.signal.values[:, 0].float().numpy()
     coords = np.arange(target.size) / target.size
     train = result.split.train.numpy()
-    fig = Figure(figsize=(7, 3.5), constrained_layout=True)
-    ax = fig.add_subplot()
+    fig, ax = new_figure(width=PAGE_WIDTH, height=2.6)
     ax.plot(coords, target, color="0.6", lw=1.5, label="signal")
     ax.plot(coords, result.prediction[:, 0].numpy(), color="C0", lw=1, label="fit")
     ax.plot(coords[train], target[train], "k.", ms=2.5, label="training samples")
@@ -109,25 +94,26 @@ def _plot_fit_1d(result: FitResult, path: Path) -> None:
         f"{result.signal.name}: train {result.train_psnr:.1f} dB, test {result.test_psnr:.1f} dB"
     )
     ax.legend(loc="best", frameon=False)
-    fig.savefig(path, dpi=FIGURE_DPI)
+    return fig
 
 
-def _plot_error_1d(result: FitResult, path: Path) -> None:
+@styled
+def _figure_error_1d(result: FitResult) -> Figure:
     error, mask = _heldout_error(result)
     coords = np.arange(error.size) / error.size
-    fig = Figure(figsize=(7, 3), constrained_layout=True)
-    ax = fig.add_subplot()
+    fig, ax = new_figure(width=PAGE_WIDTH, height=2.2)
     ax.plot(coords[mask], error[mask], "C3.", ms=3)
     ax.set_xlabel("coordinate x")
     ax.set_ylabel("held-out |error|")
     ax.set_title(f"held-out error, test PSNR {result.test_psnr:.2f} dB")
-    fig.savefig(path, dpi=FIGURE_DPI)
+    return fig
 
 
-def _plot_history(result: FitResult, path: Path) -> None:
+@styled
+def figure_history(result: FitResult) -> Figure:
+    """Train PSNR at every step and test PSNR at the evaluation steps."""
     history = result.history
-    fig = Figure(figsize=(6, 3.5), constrained_layout=True)
-    ax = fig.add_subplot()
+    fig, ax = new_figure(width=COLUMN_WIDTH)
     if history.train_psnr:
         ax.plot(range(1, len(history.train_psnr) + 1), history.train_psnr, label="train")
         ax.plot(history.eval_steps, history.test_psnr, label="test")
@@ -137,4 +123,4 @@ def _plot_history(result: FitResult, path: Path) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("PSNR (dB)")
     ax.legend(frameon=False)
-    fig.savefig(path, dpi=FIGURE_DPI)
+    return fig
