@@ -15,7 +15,7 @@ defaults (256 centres, Adam 300 steps), the same at P1's 2000 steps, and (not wi
 P1's 1D protocol itself (10000 centres, 2000 steps; memory-bound: every step streams the 16
 embedded matrices, so batching saves only the per-step overheads).
 
-Run from the repository root::
+Run from the repository root (or through ``benchmarks/run_all.py``)::
 
     python benchmarks/bench_batched_sweep.py            # all cases
     python benchmarks/bench_batched_sweep.py --quick    # the two 256-centre cases
@@ -26,17 +26,11 @@ On a machine shared with other busy processes, set ``OMP_WAIT_POLICY=PASSIVE``.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from posenc.neural_fields import FitConfig, FitResult, fit, resolve_config
 from posenc.neural_fields.fitting import load_config_signal
@@ -113,45 +107,42 @@ def measure(case: str, configs: list[FitConfig], repeat: int) -> dict[str, Any]:
     }
 
 
-def run(quick: bool, device: str) -> list[dict[str, Any]]:
-    """One row per case: wall times of 16 fits one by one and batched, ratio, PSNR agreement."""
+def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
+    """Rows per case: end-to-end and training-only ratios of 16 fits one by one over the
+    batched sweep, and the largest PSNR difference between the two (``full`` adds nothing:
+    every case already runs its whole step count)."""
     warm = sweep_configs(None, {"steps": 5}, device)[:2]
     fit_batched(load_config_signal(warm[0]), warm)  # first-call costs out of the timings
     fit(load_config_signal(warm[0]), warm[0])
     rows = []
     for name in QUICK_CASES if quick else tuple(CASES):
         protocol, overrides, repeat = CASES[name]
-        rows.append(measure(name, sweep_configs(protocol, overrides, device), repeat))
+        rows += case_rows(measure(name, sweep_configs(protocol, overrides, device), repeat))
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="only the 256-centre cases")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    args = parser.parse_args()
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, device {args.device}"
+def case_rows(measured: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table rows of one measured case."""
+    case = measured["case"]
+    times = f"{measured['baseline_s']:.2f} s one by one, {measured['posenc_s']:.2f} s batched"
+    best = (
+        f"best sigma {measured['best_sigma']:.4g}: test PSNR {measured['best_test_psnr_db']:.2f} dB"
     )
-    rows = run(args.quick, args.device)
-    header = (
-        f"{'case':<44} {'16 fits s':>10} {'batched s':>10} {'ratio':>6} "
-        f"{'train s':>8} {'batched':>8} {'ratio':>6} {'max dPSNR':>10}"
-    )
-    print(header)
-    for row in rows:
-        print(
-            f"{row['case']:<44} {row['baseline_s']:10.2f} {row['posenc_s']:10.2f} "
-            f"{row['ratio']:6.2f} {row['baseline_train_s']:8.2f} {row['posenc_train_s']:8.2f} "
-            f"{row['train_ratio']:6.2f} {row['max_psnr_difference_db']:10.2e}"
-        )
-    for row in rows:
-        print(
-            f"{row['case']}: best sigma {row['best_sigma']:.4g}, "
-            f"test PSNR {row['best_test_psnr_db']:.2f} dB"
-        )
+    return [
+        harness.row(
+            "batched_sweep", case, "end-to-end speed-up", measured["ratio"], "x", ">= 3",
+            measured["ratio"] >= 3.0, times,
+        ),
+        harness.row(
+            "batched_sweep", case, "training-loop speed-up", measured["train_ratio"], "x",
+            note=f"{measured['baseline_train_s']:.2f} s against {measured['posenc_train_s']:.2f} s",
+        ),
+        harness.row(
+            "batched_sweep", case, "max PSNR difference", measured["max_psnr_difference_db"],
+            "dB", "<= 1e-4", measured["max_psnr_difference_db"] <= 1e-4, best,
+        ),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    harness.run_standalone(run, __doc__.splitlines()[0])

@@ -104,8 +104,8 @@ def test_unknown_protocol() -> None:
 
 
 def test_memory_estimate_refuses_before_allocating() -> None:
-    """2048^2 pixels x 2 x 100000 Gaussian features would need terabytes."""
-    config = quick(size=2048, embedding_params={"num_centers": 100_000})
+    """2048^2 pixels x 2 x 100000 dense Gaussian features would need terabytes."""
+    config = quick(size=2048, embedding_params={"num_centers": 100_000}, first_layer="dense")
     with pytest.raises(ValueError, match=r"needs about \d+\.\d GiB"):
         fit(load_config_signal(config), config)
 

@@ -10,6 +10,7 @@ from posenc.cli.params import parse_key_values
 from posenc.embeddings.base import AXIS_COMPOSITIONS, NORMALIZATIONS
 from posenc.neural_fields.config import DTYPES, PROTOCOLS, SOLVERS, SPLITS, resolve_config
 from posenc.neural_fields.models import MODEL_KINDS
+from posenc.neural_fields.sparse import FIRST_LAYERS
 from posenc.runfolder import check_output_folder, default_output_folder
 
 # Bandwidth flags by parameter name; the basis "width" is set with --bandwidth because
@@ -27,6 +28,7 @@ CONFIG_FLAGS = (
     "width",
     "sigmoid",
     "siren_omega",
+    "first_layer",
     "solver",
     "steps",
     "lr",
@@ -101,6 +103,12 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
         "--sigmoid", action=argparse.BooleanOptionalAction, help="sigmoid on the output"
     )
     group.add_argument("--siren-omega", type=float, help="SIREN frequency omega_0")
+    group.add_argument(
+        "--first-layer",
+        choices=FIRST_LAYERS,
+        help="how the first layer meets the embedding: auto (default: fastest exact form), "
+        "dense, lookup (axis-wise embeddings on grids), sparse (compact shifted bases)",
+    )
     group.add_argument("--solver", choices=SOLVERS)
     group.add_argument("--steps", type=int)
     group.add_argument("--lr", type=float)

@@ -138,11 +138,7 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
     def forward(self, coords: Tensor) -> Tensor:
         """Embed ``coords`` of shape ``(N, in_dim)`` (or ``(N,)`` when ``in_dim == 1``)."""
         coords = self.check_coordinates(coords)
-        if self.normalization == "train" and torch.isnan(self.norm_scale).any():
-            raise ValueError(
-                f"{self.name}: normalization='train' needs fit_normalization(train_coords) "
-                "before embedding"
-            )
+        self.check_normalized()
         raw = self.raw_features(coords)
         if self.separable:
             return raw * self.norm_scale[None, :, None]
@@ -162,6 +158,14 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
         if not torch.isfinite(coords).all():
             raise ValueError(f"{self.name}: coordinates contain NaN or infinite values")
         return coords
+
+    def check_normalized(self) -> None:
+        """Raise ``ValueError`` if ``normalization="train"`` has not been fitted yet."""
+        if self.normalization == "train" and torch.isnan(self.norm_scale).any():
+            raise ValueError(
+                f"{self.name}: normalization='train' needs fit_normalization(train_coords) "
+                "before embedding"
+            )
 
     @torch.no_grad()
     def fit_normalization(self, coords: Tensor) -> None:

@@ -7,7 +7,8 @@ P1's construction, whose spectrum is the DFT of the sampled generator.
 
 Compact-support generators (triangle, box, impulse, and the Gaussian with ``truncate``) report
 ``support_radius``: ``psi(d) = 0`` whenever ``|d| > support_radius``, so a coordinate touches at
-most ``2 K support_radius + 1`` centres. The Gaussian is exact unless ``truncate`` is given.
+most ``2 K support_radius + 1`` centres, which :meth:`ShiftedBasis.active_centers` lists. The
+Gaussian is exact unless ``truncate`` is given.
 """
 
 from __future__ import annotations
@@ -86,6 +87,48 @@ class ShiftedBasis(AxisEmbedding):
     def axis_features(self, values: Tensor) -> Tensor:
         return self.generator(self.displacements(values))
 
+    def negligible_radius(self, tolerance: float) -> float | None:
+        """Radius beyond which ``|psi(d)| <= tolerance * max |psi|``, or ``None`` if unknown.
+
+        Compact generators return :attr:`support_radius` (exactly zero beyond it); the
+        Gaussian also answers for its untruncated form.
+        """
+        return self.support_radius
+
+    def active_centers(self, values: Tensor, radius: float | None = None) -> tuple[Tensor, Tensor]:
+        """A window of centres around each value: ``(indices, weights)``, both ``(N, M)``.
+
+        ``M = ceil(2 K r) + 3`` consecutive centres (one spare each side against rounding)
+        from ``floor((u - r) K) - 1`` cover every centre with ``|u - t_k| <= r``; without
+        ``periodic`` the window is shifted to lie inside ``0..K-1``, with it the indices wrap
+        modulo ``K``. The indices of a row are distinct (ascending without ``periodic``) and
+        ``weights`` are the unnormalised ``psi(u - t_k)`` computed as :meth:`axis_features`
+        computes them. Hence ``axis_features(values)`` equals the scatter of ``weights`` into
+        ``indices`` wherever ``psi`` vanishes beyond ``r`` (``r`` defaults to
+        :attr:`support_radius`). Raises ``ValueError`` for a generator without compact
+        support and no ``radius``, or when the window would cover all ``K`` centres.
+        """
+        radius = self.support_radius if radius is None else radius
+        if radius is None:
+            raise ValueError(f"{self.name}: active_centers needs a compact support or a radius")
+        count = math.ceil(2 * self.num_centers * radius) + 3
+        if count >= self.num_centers:
+            raise ValueError(
+                f"{self.name}: radius {radius:g} touches all {self.num_centers} centres; "
+                "there is nothing to gain from a sparse evaluation"
+            )
+        values = values.to(self.dtype)
+        first = torch.floor((values - radius) * self.num_centers).long() - 1
+        if not self.periodic:
+            first = first.clamp(0, self.num_centers - count)
+        indices = first[:, None] + torch.arange(count, device=values.device)
+        if self.periodic:
+            indices = torch.remainder(indices, self.num_centers)
+        displacement = values[:, None] - self.centers[indices]
+        if self.periodic:
+            displacement = displacement - torch.round(displacement)
+        return indices, self.generator(displacement)
+
 
 @register
 class GaussianBasis(ShiftedBasis):
@@ -120,6 +163,12 @@ class GaussianBasis(ShiftedBasis):
     @property
     def support_radius(self) -> float | None:
         return None if self.truncate is None else self.truncate * self.sigma
+
+    def negligible_radius(self, tolerance: float) -> float | None:
+        """``sigma sqrt(2 ln(1 / tolerance))``, where ``psi`` falls to ``tolerance`` of its
+        peak; no more than the truncation radius."""
+        radius = self.sigma * math.sqrt(2 * math.log(1 / tolerance))
+        return radius if self.truncate is None else min(radius, self.truncate * self.sigma)
 
     def generator(self, displacement: Tensor) -> Tensor:
         values = torch.exp(-(displacement**2) / (2 * self.sigma**2))

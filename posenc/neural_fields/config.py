@@ -18,6 +18,7 @@ import torch
 from posenc.embeddings import describe_embedding, make_embedding, validation
 from posenc.embeddings.base import NORMALIZATIONS
 from posenc.neural_fields.models import MODEL_KINDS
+from posenc.neural_fields.sparse import FIRST_LAYERS
 
 SOLVERS = ("adam", "closed-form")
 SPLITS = ("offset", "rest", "all", "random")
@@ -33,6 +34,10 @@ class FitConfig:
     ReLU MLP with sigmoid output and 300 Adam steps at lr 3e-3. The named protocols set the
     papers' heavier settings. ``sigmoid=None`` resolves by model: on for ``mlp`` and
     ``siren``, off for ``linear`` and ``separable``.
+
+    ``first_layer`` says how the first layer's product with the embedded rows is computed
+    (``auto``, ``dense``, ``lookup`` or ``sparse``; see :mod:`posenc.neural_fields.sparse`).
+    All give the same function up to rounding; ``auto`` picks the fastest that applies.
     """
 
     signal: str = "camera"
@@ -52,6 +57,7 @@ class FitConfig:
     width: int = 128
     sigmoid: bool | None = None
     siren_omega: float = 30.0
+    first_layer: str = "auto"
 
     solver: str = "adam"
     steps: int = 300
@@ -220,6 +226,7 @@ def validate_config(config: FitConfig) -> None:
     _check_choice("solver", config.solver, SOLVERS)
     _check_choice("normalization", config.normalization, NORMALIZATIONS)
     _check_choice("dtype", config.dtype, DTYPES)
+    _check_choice("first_layer", config.first_layer, FIRST_LAYERS)
     _check_integer("depth", config.depth, minimum=0)
     _check_integer("width", config.width, minimum=1)
     _check_integer("steps", config.steps, minimum=1)
@@ -256,6 +263,11 @@ def _check_model_and_solver(config: FitConfig) -> None:
             raise ValueError(
                 "solver 'closed-form' needs a linear model without sigmoid "
                 "(model linear, or separable with depth 0)"
+            )
+        if config.first_layer not in ("auto", "dense"):
+            raise ValueError(
+                f"solver 'closed-form' works on the dense embedded matrix; first_layer "
+                f"{config.first_layer!r} applies to Adam only"
             )
 
 

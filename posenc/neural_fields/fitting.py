@@ -6,7 +6,12 @@ per epoch) or solves it in closed form, and returns a :class:`FitResult`: the re
 config, train and test PSNR (final, and the mean over the last ``last_k`` steps so that either
 paper convention can be quoted), the PSNR on held-out samples only (differs from the test PSNR
 for the ``all`` split, whose test set includes the training samples), the PSNR history,
-timings, and the stable rank and distance preservation of the embedded training matrix.
+timings, the peak memory of the fit beside the size of the dense embedded training matrix,
+and the stable rank and distance preservation of the embedded training matrix.
+
+Speed: the embedding is computed once per fit; the first layer is computed in the cheapest
+exact form that applies (:mod:`posenc.neural_fields.sparse`); Adam is the fused kernel where
+torch has one; per-step losses stay on the device, and test PSNR is evaluated on a schedule.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -33,6 +39,7 @@ from posenc.neural_fields.problems import (
     solve_linear_closed_form,
     solve_separable_closed_form,
 )
+from posenc.neural_fields.sparse import FirstLayerPlan, plan_first_layer
 
 FitCallback = Callable[[int, nn.Module, Any], None]
 """Called after every optimiser step as ``callback(step, model, train_inputs)``."""
@@ -74,6 +81,9 @@ class FitResult:
     distance_preservation: float
     timings: dict[str, float]
     history: TrainingHistory
+    first_layer: str = "dense"
+    peak_memory_bytes: int | None = None
+    embedded_matrix_bytes: int = 0
 
     def metrics(self) -> dict[str, Any]:
         """A JSON-serialisable record: config, signal, PSNRs, SR/DP, timings, history."""
@@ -105,6 +115,13 @@ class FitResult:
             "stable_rank": self.stable_rank,
             "distance_preservation": self.distance_preservation,
             "timings_seconds": self.timings,
+            "first_layer": self.first_layer,
+            "memory": {
+                "peak_bytes": self.peak_memory_bytes,
+                "embedded_matrix_bytes": self.embedded_matrix_bytes,
+                "peak_means": "largest memory the fit (embedding, training, evaluation) added "
+                "to the process; embedded_matrix_bytes is the dense training matrix's size",
+            },
             "history": {
                 "train_psnr": self.history.train_psnr,
                 "eval_steps": self.history.eval_steps,
@@ -140,12 +157,17 @@ def fit(
     )
     # Size the fit on an unnormalised copy (cheap to build) before building the real one.
     unnormalised = build_embedding(config, signal.ndim, normalization="none")
-    check_memory(estimate_fit_bytes(config, unnormalised, split), device)
+    plan = _plan_first_layer(config, unnormalised, signal.coordinates()[split.train])
+    check_memory(estimate_fit_bytes(config, unnormalised, split, plan), device)
     embedding = build_embedding(config, signal.ndim).to(device)
 
+    peak = PeakMemory(device)
+    peak.start()
     start = time.perf_counter()
-    problem_type = GridProblem if config.model == "separable" else FlatProblem
-    problem = problem_type.build(signal, split, embedding, device)
+    if config.model == "separable":
+        problem: FlatProblem | GridProblem = GridProblem.build(signal, split, embedding, device)
+    else:
+        problem = FlatProblem.build(signal, split, embedding, device, plan.kind)
     embedded = time.perf_counter()
     model = build_model(
         config.model,
@@ -172,6 +194,7 @@ def fit(
     heldout = split.heldout
     flat_prediction = prediction.reshape(-1, signal.channels)[heldout]
     heldout_psnr = psnr(_mse(flat_prediction, signal.flat_values()[heldout]))
+    peak_bytes = peak.stop()
     measured = time.perf_counter()
     stable_rank, distance_preservation = problem.training_matrix_metrics()
     return FitResult(
@@ -196,6 +219,9 @@ def fit(
             "matrix_metrics": time.perf_counter() - measured,
         },
         history=history,
+        first_layer=plan.kind,
+        peak_memory_bytes=peak_bytes,
+        embedded_matrix_bytes=unnormalised.embedded_bytes(len(split.train)),
     )
 
 
@@ -236,19 +262,14 @@ def train_adam(
     steps (P1 reports their mean). Per-step training losses stay on the device until the end,
     so the loop never waits for the accelerator except at evaluations.
     """
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
-    )
+    optimizer = make_adam(model.parameters(), config)
     device = problem.train_targets.device
     losses = torch.empty(config.steps, device=device, dtype=torch.float64)
     history = TrainingHistory()
     bar = tqdm(total=config.steps, desc="fit", unit="step", disable=not progress, file=sys.stderr)
     for step in range(1, config.steps + 1):
-        optimizer.zero_grad(set_to_none=True)
-        loss = _mse(problem.predict_train(model), problem.train_targets)
-        loss.backward()
-        optimizer.step()
-        losses[step - 1] = loss.detach()
+        loss = train_step(problem, model, optimizer)
+        losses[step - 1] = loss
         for callback in callbacks:
             callback(step, model, problem.train_inputs)
         if _is_eval_step(step, config):
@@ -258,12 +279,35 @@ def train_adam(
                     psnr(_mse(problem.predict_test(model), problem.test_targets))
                 )
             bar.set_postfix(
-                train_psnr=f"{psnr(loss.detach()):.2f}", test_psnr=f"{history.test_psnr[-1]:.2f}"
+                train_psnr=f"{psnr(loss):.2f}", test_psnr=f"{history.test_psnr[-1]:.2f}"
             )
         bar.update(1)
     bar.close()
     history.train_psnr = [psnr(value) for value in losses.cpu().tolist()]
     return history
+
+
+def train_step(
+    problem: FlatProblem | GridProblem, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> Tensor:
+    """One full-batch step on the MSE; returns the loss before the update (detached, on the
+    device: reading it is the caller's choice of when to wait for the accelerator)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.mse_loss(problem.predict_train(model), problem.train_targets)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def make_adam(parameters: Iterable[Tensor], config: FitConfig) -> torch.optim.Adam:
+    """Adam with the config's lr, betas and weight decay; the fused kernel where torch has
+    one for the device (CPU from torch 2.4, CUDA), else the default implementation."""
+    parameters = list(parameters)
+    settings = {"lr": config.lr, "betas": config.betas, "weight_decay": config.weight_decay}
+    try:
+        return torch.optim.Adam(parameters, fused=True, **settings)
+    except RuntimeError:
+        return torch.optim.Adam(parameters, **settings)
 
 
 def solve_closed_form(problem: FlatProblem | GridProblem, model: nn.Module) -> None:
@@ -276,12 +320,15 @@ def solve_closed_form(problem: FlatProblem | GridProblem, model: nn.Module) -> N
         solve_linear_closed_form(problem, model)
 
 
-def estimate_fit_bytes(config: FitConfig, embedding: Embedding, split: Split) -> int:
+def estimate_fit_bytes(
+    config: FitConfig, embedding: Embedding, split: Split, plan: FirstLayerPlan | None = None
+) -> int:
     """Bytes a fit will hold at once: embedded matrices plus training activations.
 
-    Flat models keep the embedded training and test rows and, per hidden layer, about three
-    training-set activations (forward value, its gradient, ReLU mask). The separable model
-    keeps only its factors, its weight and the first layer's output on the training grid.
+    Flat models keep the embedded training and test rows (in the form ``plan`` says, dense
+    by default) and, per hidden layer, about three training-set activations (forward value,
+    its gradient, ReLU mask). The separable model keeps only its factors, its weight and the
+    first layer's output on the training grid.
     """
     item = torch.empty((), dtype=config.torch_dtype).element_size()
     n_train, n_test = len(split.train), len(split.test)
@@ -290,7 +337,12 @@ def estimate_fit_bytes(config: FitConfig, embedding: Embedding, split: Split) ->
         weight = embedding.factor_dim**embedding.in_dim * units
         return item * (3 * (n_train + n_test) * units + 4 * weight)
     activations = 3 * n_train * config.width * config.depth * item
-    return embedding.embedded_bytes(n_train + n_test) + activations
+    plan = plan or FirstLayerPlan("dense")
+    return (
+        plan.embedded_bytes(embedding, n_train)
+        + plan.embedded_bytes(embedding, n_test)
+        + (activations)
+    )
 
 
 def check_memory(required: int, device: torch.device) -> None:
@@ -303,6 +355,65 @@ def check_memory(required: int, device: torch.device) -> None:
             "available; use fewer centres or frequencies, a smaller image (--size), or the "
             "separable embedding"
         )
+
+
+class PeakMemory:
+    """Peak memory a block of work adds to what the process held when it started.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` over the block minus the allocated bytes at its
+    start. CPU (Linux): the resident-set high-water mark (``VmHWM``), reset at the start by
+    writing ``5`` to ``/proc/self/clear_refs``, minus the resident set then (``VmRSS``); it
+    counts every allocation of the process, including other threads', but not memory the C
+    allocator hands out again from blocks freed earlier and still resident (glibc does so for
+    blocks up to 32 MiB). ``None`` where neither is available.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.baseline: int | None = None
+
+    def start(self) -> None:
+        """Reset the high-water mark and remember the current usage."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.baseline = torch.cuda.memory_allocated(self.device)
+            return
+        try:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")
+        except OSError:
+            self.baseline = None
+            return
+        self.baseline = _proc_status_bytes("VmRSS")
+
+    def stop(self) -> int | None:
+        """Bytes of the peak above the usage at :meth:`start`, or ``None`` if unknown."""
+        if self.baseline is None:
+            return None
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return torch.cuda.max_memory_allocated(self.device) - self.baseline
+        high_water = _proc_status_bytes("VmHWM")
+        return None if high_water is None else max(high_water - self.baseline, 0)
+
+
+def _proc_status_bytes(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(f"{key}:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _plan_first_layer(config: FitConfig, embedding: Embedding, coords: Tensor) -> FirstLayerPlan:
+    """The first-layer form of a fit; closed-form solvers work on the dense matrix."""
+    if config.solver != "adam":
+        return FirstLayerPlan("dense")
+    return plan_first_layer(config.first_layer, config.model, embedding, coords)
 
 
 def _available_bytes(device: torch.device) -> int | None:

@@ -7,7 +7,9 @@
   ``Phi_x W Phi_y^T`` on separable (Kronecker) embeddings, never forming ``K^d`` features.
 
 Every model exposes ``hidden_layers()``: the modules whose outputs are hidden activations
-(used by the layer stable-rank callback).
+(used by the layer stable-rank callback). :class:`MLPField` and :class:`SirenField` take
+embedded rows as a dense ``(N, F)`` tensor or as
+:class:`~posenc.neural_fields.sparse.SparseFeatures`, whose first layer skips the dense product.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from posenc.neural_fields.sparse import SparseFeatures, linear_layer
+
 MODEL_KINDS = ("linear", "mlp", "siren", "separable")
 
 
 class MLPField(nn.Module):
     """``depth`` hidden ``Linear -> ReLU`` layers of ``width``, a linear head, optional sigmoid.
 
-    ``depth = 0`` gives one linear layer ``y = x A^T + b``.
+    ``depth = 0`` gives one linear layer ``y = x A^T + b``. The ReLUs work in place: no
+    layer's backward pass needs the pre-activation, so this saves a copy per layer.
     """
 
     def __init__(
@@ -35,15 +40,15 @@ class MLPField(nn.Module):
         layers: list[nn.Module] = []
         size = in_features
         for _ in range(depth):
-            layers += [nn.Linear(size, width), nn.ReLU()]
+            layers += [nn.Linear(size, width), nn.ReLU(inplace=True)]
             size = width
         layers.append(nn.Linear(size, out_channels))
         if sigmoid:
             layers.append(nn.Sigmoid())
         self.net = nn.Sequential(*layers)
 
-    def forward(self, features: Tensor) -> Tensor:
-        return self.net(features)
+    def forward(self, features: Tensor | SparseFeatures) -> Tensor:
+        return _forward_sequential(self.net, features)
 
     def hidden_layers(self) -> list[nn.Module]:
         """The ReLU modules, one per hidden layer."""
@@ -93,8 +98,8 @@ class SirenField(nn.Module):
             layers.append(nn.Sigmoid())
         self.net = nn.Sequential(*layers)
 
-    def forward(self, features: Tensor) -> Tensor:
-        return self.net(features)
+    def forward(self, features: Tensor | SparseFeatures) -> Tensor:
+        return _forward_sequential(self.net, features)
 
     def hidden_layers(self) -> list[nn.Module]:
         """The sine modules, one per hidden layer."""
@@ -162,6 +167,14 @@ class SeparableField(nn.Module):
     def hidden_layers(self) -> list[nn.Module]:
         """The ReLU after the separable layer (empty for the linear model)."""
         return [] if self.activation is None else [self.activation]
+
+
+def _forward_sequential(net: nn.Sequential, features: Tensor | SparseFeatures) -> Tensor:
+    """Run ``net``, whose first module is an ``nn.Linear``, on dense or sparse rows."""
+    hidden = linear_layer(net[0], features)
+    for module in net[1:]:
+        hidden = module(hidden)
+    return hidden
 
 
 def build_model(

@@ -3,7 +3,8 @@
 The embedding is applied once per fit, here, never per step. Two layouts:
 
 - :class:`FlatProblem`: one embedded row per sample, ``(N, F)``, for linear, MLP and SIREN
-  models;
+  models; dense, or as :class:`~posenc.neural_fields.sparse.SparseFeatures` for a structured
+  first layer (see :mod:`posenc.neural_fields.sparse`);
 - :class:`GridProblem`: per-axis factor matrices of a product grid, for the separable model,
   which never forms the ``K^d`` Kronecker features.
 """
@@ -22,26 +23,39 @@ from posenc.data import Signal, Split
 from posenc.embeddings import AxisEmbedding, Embedding
 from posenc.embeddings.base import AXIS_COMPOSITIONS
 from posenc.neural_fields.models import SeparableField
+from posenc.neural_fields.sparse import SparseFeatures, embed_rows
 
 PREDICTION_CHUNK = 65536
-"""Rows embedded and predicted at a time when reconstructing the full grid."""
+"""Rows embedded and predicted at a time when reconstructing the full grid (at most)."""
+PREDICTION_CHUNK_ELEMENTS = 2**22
+"""Dense embedded values per chunk of the full-grid prediction (16 MiB in float32)."""
 
 
 @dataclass
 class FlatProblem:
-    """Embedded rows of the training and test samples of a signal."""
+    """Embedded rows of the training and test samples of a signal.
+
+    ``first_layer`` is the form of the rows: ``dense`` tensors, or ``lookup`` / ``sparse``
+    :class:`SparseFeatures`.
+    """
 
     signal: Signal
     split: Split
     embedding: Embedding
-    train_inputs: Tensor
+    train_inputs: Tensor | SparseFeatures
     train_targets: Tensor
-    test_inputs: Tensor
+    test_inputs: Tensor | SparseFeatures
     test_targets: Tensor
+    first_layer: str = "dense"
 
     @classmethod
     def build(
-        cls, signal: Signal, split: Split, embedding: Embedding, device: torch.device
+        cls,
+        signal: Signal,
+        split: Split,
+        embedding: Embedding,
+        device: torch.device,
+        first_layer: str = "dense",
     ) -> FlatProblem:
         """Embed the training and test coordinates (fitting P1/P2's normalisation first)."""
         coords = signal.coordinates().to(device=device, dtype=embedding.dtype)
@@ -53,10 +67,11 @@ class FlatProblem:
                 signal,
                 split,
                 embedding,
-                train_inputs=embedding(coords[split.train]),
+                train_inputs=embed_rows(embedding, coords[split.train], first_layer),
                 train_targets=values[split.train],
-                test_inputs=embedding(coords[split.test]),
+                test_inputs=embed_rows(embedding, coords[split.test], first_layer),
                 test_targets=values[split.test],
+                first_layer=first_layer,
             )
 
     def predict_train(self, model: nn.Module) -> Tensor:
@@ -70,14 +85,27 @@ class FlatProblem:
     @torch.no_grad()
     def predict_full(self, model: nn.Module) -> Tensor:
         """Prediction over the whole grid, ``(*grid_shape, C)``, a chunk of rows at a time."""
-        device = self.train_inputs.device
+        device = self.train_targets.device
         coords = self.signal.coordinates().to(device=device, dtype=self.embedding.dtype)
-        rows = [model(self.embedding(chunk)) for chunk in coords.split(PREDICTION_CHUNK)]
+        chunk_rows = PREDICTION_CHUNK
+        if self.first_layer == "dense":
+            chunk_rows = min(
+                chunk_rows, PREDICTION_CHUNK_ELEMENTS // self.embedding.out_dim_per_row()
+            )
+        rows = [
+            model(embed_rows(self.embedding, chunk, self.first_layer))
+            for chunk in coords.split(max(chunk_rows, 1))
+        ]
         return torch.cat(rows).reshape(*self.signal.grid_shape, -1)
 
     def training_matrix_metrics(self) -> tuple[float, float]:
-        """Stable rank of the embedded training matrix and DP along its first axis."""
-        return stable_rank(self.train_inputs), first_axis_distance_preservation(self)
+        """Stable rank of the embedded training matrix and DP along its first axis.
+
+        Structured rows ``X = S B`` give their SR through ``Z`` with ``Z^T Z = X^T X``.
+        """
+        inputs = self.train_inputs
+        matrix = inputs.gram_root() if isinstance(inputs, SparseFeatures) else inputs
+        return stable_rank(matrix), first_axis_distance_preservation(self)
 
 
 @dataclass
