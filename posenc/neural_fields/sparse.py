@@ -320,6 +320,7 @@ def _selection(columns: Tensor, weights: Tensor, num_columns: int) -> tuple[Tens
     by_column = torch.sort(flat_columns, stable=True)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly")
         matrix = torch.sparse_csr_tensor(
             torch.arange(0, count * width + 1, width, device=columns.device),
             flat_columns,
