@@ -1,6 +1,6 @@
 """Stable rank and distance preservation of a D x D embedding: structured paths vs dense ones.
 
-Two matrices, each measured by every method in the same run, times printed side by side:
+Two matrices, each measured by every method in the same run:
 
 1. P1's periodic Gaussian basis (sigma = 0.01, D centres, D samples ``k / D``): the exact FFT
    path (one generator row, block-circulant spectrum) against the Gram eigenvalues and a full
@@ -8,10 +8,12 @@ Two matrices, each measured by every method in the same run, times printed side 
 2. RFF (D / 2 frequencies, scale 5, D samples): the Toeplitz/Lanczos path against the Gram
    eigenvalues of the materialised matrix.
 
-Run from the repository root::
+Rows: each method's time, the speed-up of the structured path, and its SR's relative
+difference from the dense reference (target 1e-6) and DP difference. D is 2000 with
+``--quick``, 4000 by default and 10000 (P1's size; minutes for the SVD) with ``--full``.
+Run from the repository root (or through ``benchmarks/run_all.py``)::
 
-    python benchmarks/bench_stable_rank.py            # D = 10000 (minutes: the SVD)
-    python benchmarks/bench_stable_rank.py --quick    # D = 2000
+    python benchmarks/bench_stable_rank.py [--quick | --full]
 
 On a machine shared with other busy processes, set ``OMP_WAIT_POLICY=PASSIVE``: spinning
 OpenMP threads that lose their core can slow dense LAPACK calls by two orders of magnitude.
@@ -19,17 +21,12 @@ OpenMP threads that lose their core can slow dense LAPACK calls by two orders of
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import harness
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from posenc.analysis import (
     distance_preservation,
@@ -39,6 +36,10 @@ from posenc.analysis import (
     stable_rank_and_similarity,
 )
 from posenc.embeddings import make_embedding
+
+DIMENSIONS = {"quick": 2000, "default": 4000, "full": 10_000}
+REPEATS = 5
+SR_TOLERANCE = 1e-6
 
 
 def timed(function: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
@@ -61,88 +62,77 @@ def dense_dp(matrix: torch.Tensor) -> float:
     return distance_preservation(row_similarity(matrix, centre))
 
 
-def report(
-    title: str, rows: list[tuple[str, float, float | None, float | None]], reference_sr: float
-) -> None:
-    """Rows ``(method, seconds, SR or None, DP or None)``; ratios are to the first row."""
-    print(f"\n{title}")
-    print(f"  {'method':<34} {'seconds':>10} {'x first':>9} {'SR':>14} {'SR rel. diff':>13} DP")
-    for method, seconds, sr, dp in rows:
-        ratio = seconds / rows[0][1]
-        sr_text = "-" if sr is None else f"{sr:.8f}"
-        diff_text = "-" if sr is None else f"{abs(sr / reference_sr - 1):.1e}"
-        dp_text = "-" if dp is None else f"{dp:.6f}"
-        print(
-            f"  {method:<34} {seconds:10.4f} {ratio:9.1f} {sr_text:>14} {diff_text:>13} {dp_text}"
-        )
-
-
-def gaussian_section(dim: int, repeat: int) -> None:
-    build_time, emb = timed(
-        lambda: make_embedding(
-            "gaussian",
-            sigma=0.01,
-            num_centers=dim,
-            periodic=True,
-            normalization="none",
-            dtype=torch.float64,
-        )
+def gaussian_rows(dim: int) -> list[dict[str, Any]]:
+    """FFT path against the Gram eigenvalues and the full SVD of the materialised matrix."""
+    emb = make_embedding(
+        "gaussian",
+        sigma=0.01,
+        num_centers=dim,
+        periodic=True,
+        normalization="none",
+        dtype=torch.float64,
     )
-    fft_time, (fft_sr, fft_dp) = timed(lambda: structured(emb, dim), repeat)
-    matrix_time, matrix = timed(lambda: embedding_matrix(emb, dim))
+    fft_time, (fft_sr, fft_dp) = timed(lambda: structured(emb, dim), REPEATS)
+    matrix = embedding_matrix(emb, dim)
     gram_time, gram_sr = timed(lambda: stable_rank(matrix, "gram"))
-    dp_time, dp = timed(lambda: dense_dp(matrix))
+    dp_time, dense = timed(lambda: dense_dp(matrix))
     svd_time, svd_sr = timed(lambda: stable_rank(matrix, "svd"))
-    print(
-        f"\nbuilding the embedding: {build_time:.3f} s; materialising {dim}x{dim}: "
-        f"{matrix_time:.2f} s (neither is in the rows below)"
-    )
-    report(
-        f"Gaussian basis sigma=0.01, {dim}x{dim}: SR and DP (SR rel. diff against the SVD)",
-        [
-            ("FFT path: SR + DP", fft_time, fft_sr, fft_dp),
-            ("Gram eigenvalues: SR", gram_time, gram_sr, None),
-            ("dense row similarities: DP", dp_time, None, dp),
-            ("full SVD: SR", svd_time, svd_sr, None),
-        ],
-        reference_sr=svd_sr,
-    )
-    print(f"  FFT SR + DP vs full SVD SR alone: {svd_time / fft_time:.0f}x faster")
+    case = f"gaussian sigma 0.01, {dim}x{dim}"
+    difference = abs(fft_sr / svd_sr - 1)
+    return [
+        harness.row("stable_rank", case, "FFT path: SR + DP time", fft_time, "s"),
+        harness.row("stable_rank", case, "Gram eigenvalues: SR time", gram_time, "s"),
+        harness.row("stable_rank", case, "dense row similarities: DP time", dp_time, "s"),
+        harness.row("stable_rank", case, "full SVD: SR time", svd_time, "s"),
+        harness.row("stable_rank", case, "full SVD / FFT path", svd_time / fft_time, "x"),
+        harness.row(
+            "stable_rank", case, "FFT SR relative difference from SVD", difference, "",
+            f"<= {SR_TOLERANCE:g}", difference <= SR_TOLERANCE, f"SR {svd_sr:.6f}",
+        ),
+        harness.row(
+            "stable_rank", case, "Gram SR relative difference from SVD",
+            abs(gram_sr / svd_sr - 1), "", f"<= {SR_TOLERANCE:g}",
+            abs(gram_sr / svd_sr - 1) <= SR_TOLERANCE,
+        ),
+        harness.row(
+            "stable_rank", case, "FFT DP - dense DP", fft_dp - dense, "", note=f"DP {dense:.6f}"
+        ),
+    ]  # fmt: skip
 
 
-def rff_section(dim: int, repeat: int) -> None:
+def rff_rows(dim: int) -> list[dict[str, Any]]:
+    """Toeplitz/Lanczos path against the Gram eigenvalues of the materialised matrix."""
     emb = make_embedding(
         "rff", scale=5.0, num_frequencies=dim // 2, normalization="none", dtype=torch.float64
     )
-    toeplitz_time, (toeplitz_sr, toeplitz_dp) = timed(lambda: structured(emb, dim), repeat)
+    fast_time, (fast_sr, fast_dp) = timed(lambda: structured(emb, dim), REPEATS)
     matrix = embedding_matrix(emb, dim)
     gram_time, gram_sr = timed(lambda: stable_rank(matrix, "gram"))
-    dp_time, dp = timed(lambda: dense_dp(matrix))
-    report(
-        f"RFF scale=5, {dim // 2} frequencies, {dim} samples (SR rel. diff against the Gram)",
-        [
-            ("Toeplitz + Lanczos path: SR + DP", toeplitz_time, toeplitz_sr, toeplitz_dp),
-            ("dense row similarities: DP", dp_time, None, dp),
-            ("Gram eigenvalues: SR", gram_time, gram_sr, None),
-        ],
-        reference_sr=gram_sr,
-    )
+    dp_time, dense = timed(lambda: dense_dp(matrix))
+    case = f"rff scale 5, {dim // 2} frequencies, {dim} samples"
+    difference = abs(fast_sr / gram_sr - 1)
+    return [
+        harness.row("stable_rank", case, "Toeplitz path: SR + DP time", fast_time, "s"),
+        harness.row("stable_rank", case, "Gram eigenvalues: SR time", gram_time, "s"),
+        harness.row("stable_rank", case, "dense row similarities: DP time", dp_time, "s"),
+        harness.row("stable_rank", case, "Gram / Toeplitz path", gram_time / fast_time, "x"),
+        harness.row(
+            "stable_rank", case, "Toeplitz SR relative difference from Gram", difference, "",
+            f"<= {SR_TOLERANCE:g}", difference <= SR_TOLERANCE, f"SR {gram_sr:.6f}",
+        ),
+        harness.row(
+            "stable_rank", case, "Toeplitz DP - dense DP", fast_dp - dense, "",
+            note=f"DP {dense:.6f}",
+        ),
+    ]  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="D = 2000 instead of 10000")
-    parser.add_argument("--dim", type=int, help="matrix size D (overrides --quick)")
-    parser.add_argument("--repeat", type=int, default=5, help="repeats of the fast paths")
-    args = parser.parse_args()
-    dim = args.dim or (2000 if args.quick else 10_000)
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{os.cpu_count()} CPUs, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
-    )
-    gaussian_section(dim, args.repeat)
-    rff_section(dim, args.repeat)
+def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
+    """Rows of both matrices at the mode's D (the analysis runs on the CPU in float64, so
+    ``device`` is not used)."""
+    dim = DIMENSIONS[harness.mode_name(quick, full)]
+    return gaussian_rows(dim) + rff_rows(dim)
 
 
 if __name__ == "__main__":
-    main()
+    harness.run_standalone(run, __doc__.splitlines()[0])

@@ -140,6 +140,7 @@ def environment(device: str, mode: str) -> dict[str, Any]:
         "machine": platform.processor() or platform.machine(),
         "load_average_start": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "stamp": f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{mode}-{device}".replace(":", ""),
     }
     if torch.device(device).type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -147,10 +148,10 @@ def environment(device: str, mode: str) -> dict[str, Any]:
 
 
 def write_results(rows: Sequence[dict[str, Any]], info: dict[str, Any], out_dir: Path) -> Path:
-    """Write ``rows`` and ``info`` as ``<stamp>.json`` and ``<stamp>.csv``; return the JSON."""
+    """Write ``rows`` and ``info`` as ``<stamp>.json`` and ``<stamp>.csv`` (the stamp of
+    :func:`environment`, so writing again replaces them); return the JSON's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{info['mode']}-{info['device']}"
-    stamp = stamp.replace(":", "")
+    stamp = info["stamp"]
     info = {**info, "load_average_end": os.getloadavg()}
     json_path = out_dir / f"{stamp}.json"
     json_path.write_text(json.dumps({"environment": info, "rows": list(rows)}, indent=2) + "\n")

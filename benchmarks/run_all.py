@@ -4,9 +4,9 @@
 Each ``benchmarks/bench_*.py`` module is imported and its ``run(quick, device)`` called (with
 ``full=`` too where its ``run`` takes it); the rows of all of them are printed as one table
 and written as JSON (with the environment: versions, threads, device, load average) and CSV
-into ``--out`` (default ``runs/benchmarks``). Modes: ``--quick`` (CI, about a minute on two
-cores), default (a few minutes; the papers' shapes with few steps), ``--full`` (the papers'
-step counts: hours on a CPU).
+into ``--out`` (default ``runs/benchmarks``), rewritten after each benchmark. Modes:
+``--quick`` (CI, about a minute on two cores), default (a few minutes; the papers' shapes
+with few steps), ``--full`` (the papers' step counts: hours on a CPU).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main() -> int:
         print(f"running {name} ({mode}, {args.device}) ...", file=sys.stderr, flush=True)
         rows += run_benchmark(name, args.quick, args.full, args.device)
         print(f"{name} done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        harness.write_results(rows, info, args.out)  # what is done so far survives a failure
     print(harness.format_table(rows))
     print(
         f"load average at start {info['load_average_start']}, torch {info['torch']}, "
