@@ -84,7 +84,7 @@ def test_bandwidth_response_matches_the_gaussian_closed_form() -> None:
     assert measured.x.tolist() == [0.01, 0.05] and theory.theory
     assert measured.y.tolist() == [row["stable_rank"] for row in response.rows]
     assert response.distance_preservation.xscale == "log"
-    assert len(bandwidth_response("logf", [4.0, 6.0], 400).stable_rank.series) == 1  # no theory
+    assert len(bandwidth_response("rect", [0.02, 0.05], 400).stable_rank.series) == 1  # no theory
 
 
 def test_bandwidth_response_refuses_what_it_cannot_vary() -> None:
@@ -95,16 +95,16 @@ def test_bandwidth_response_refuses_what_it_cannot_vary() -> None:
 
 
 def test_profiles_hold_basis_similarity_and_summary() -> None:
-    embeddings = default_embeddings(512, ["gaussian", "logf"])
+    embeddings = default_embeddings(512, ["gaussian", "rect"])
     profiles = embedding_profiles(embeddings, 512, gram_points=16, num_functions=3)
-    gaussian, logf = profiles
+    gaussian, rect = profiles
     assert gaussian.formula == embeddings["gaussian"].formula
     assert gaussian.basis.gram.shape == (16, 16) and gaussian.basis.functions.shape[0] == 3
     assert gaussian.summary["distance_preservation"] == embedding_distance_preservation(
         embeddings["gaussian"], 512
     )
     assert [s.theory for s in gaussian.similarity.series] == [False, True]
-    assert [s.theory for s in logf.similarity.series] == [False]
+    assert [s.theory for s in rect.similarity.series] == [False]
 
 
 def test_matched_bandwidths_agree_with_the_closed_forms() -> None:
