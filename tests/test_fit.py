@@ -90,6 +90,14 @@ def test_invalid_settings_are_named(overrides: dict, message: str) -> None:
         resolve_config(**overrides)
 
 
+def test_sigmoid_follows_the_model_unless_given() -> None:
+    assert resolve_config().sigmoid is True
+    assert resolve_config(model="linear").sigmoid is False
+    assert resolve_config(model="siren").sigmoid is True
+    assert resolve_config(model="linear", sigmoid=True).sigmoid is True
+    assert resolve_config("p2-simple", model="mlp").sigmoid is False  # the protocol's choice
+
+
 def test_unknown_protocol() -> None:
     with pytest.raises(ValueError, match="unknown protocol 'p9'"):
         resolve_config("p9")

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from posenc import __version__
-from posenc.cli import analyze, embeddings, fit
+from posenc.cli import analyze, embeddings, fit, plot, sweep
 
-COMMANDS = (embeddings, fit, analyze)
+COMMANDS = (embeddings, fit, analyze, sweep, plot)
 
 USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130

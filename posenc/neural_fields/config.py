@@ -31,7 +31,8 @@ class FitConfig:
     The defaults are a quick look that runs in well under a minute on a laptop CPU: the
     256 x 256 camera image, a Gaussian basis (sigma 0.01, 256 centres per axis), a 3 x 128
     ReLU MLP with sigmoid output and 300 Adam steps at lr 3e-3. The named protocols set the
-    papers' heavier settings.
+    papers' heavier settings. ``sigmoid=None`` resolves by model: on for ``mlp`` and
+    ``siren``, off for ``linear`` and ``separable``.
     """
 
     signal: str = "camera"
@@ -49,7 +50,7 @@ class FitConfig:
     model: str = "mlp"
     depth: int = 3
     width: int = 128
-    sigmoid: bool = True
+    sigmoid: bool | None = None
     siren_omega: float = 30.0
 
     solver: str = "adam"
@@ -64,6 +65,12 @@ class FitConfig:
     device: str = "cpu"
     dtype: str = "float32"
     protocol: str | None = None
+
+    def __post_init__(self) -> None:
+        # No sigmoid given: networks (mlp, siren) squash their output into [0, 1] as P1/P3
+        # do; linear and separable models stay linear (closed forms apply to them).
+        if self.sigmoid is None:
+            object.__setattr__(self, "sigmoid", self.model in ("mlp", "siren"))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy."""
@@ -189,7 +196,7 @@ def resolve_config(protocol: str | None = None, **overrides: Any) -> FitConfig:
     ``embedding_params`` merge key by key. When ``overrides`` change the embedding, the
     protocol's embedding parameters that the new embedding does not accept are dropped.
     """
-    settings = FitConfig().to_dict()
+    settings = {**FitConfig().to_dict(), "sigmoid": None}  # resolved once the model is known
     if protocol is not None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r} (available: {', '.join(PROTOCOLS)})")

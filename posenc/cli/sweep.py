@@ -1,0 +1,344 @@
+"""``posenc sweep``: run a bandwidth sweep into a resumable results folder, then plot it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from posenc.cli.fit import BANDWIDTH_FLAGS, EMBEDDING_FLAGS
+from posenc.cli.params import parse_key_values
+from posenc.embeddings import describe_embedding, embedding_class
+from posenc.embeddings.base import AXIS_COMPOSITIONS, NORMALIZATIONS
+from posenc.neural_fields.config import DTYPES, PROTOCOLS, SOLVERS, SPLITS
+from posenc.neural_fields.models import MODEL_KINDS
+
+# Flag destination -> [fit] setting, for flags that map one to one.
+FIT_FLAGS = (
+    "size",
+    "gray",
+    "split",
+    "split_fraction",
+    "normalization",
+    "depth",
+    "width",
+    "sigmoid",
+    "siren_omega",
+    "solver",
+    "steps",
+    "lr",
+    "weight_decay",
+    "eval_every",
+    "last_k",
+    "device",
+    "dtype",
+)
+
+DESCRIPTION = """\
+Fit every combination of signals x embeddings x bandwidths x models x seeds and record each
+run in FOLDER/results.sqlite (config, train/test PSNR, stable rank, distance preservation,
+timings). Running the same sweep again resumes it: finished runs are kept, failed ones are
+tried again. At the end the figures are drawn into FOLDER/figures and the results exported
+to results.csv and results.json (re-draw them with `posenc plot FOLDER`).
+
+Bandwidth values (--bandwidths, --sigma, ...): numbers, "A,B,C", "linspace:A:B:N",
+"logspace:A:B:N" (10^A to 10^B), or "auto[:N]" (default; N = 12). "auto" spans underfit to
+memorise for the N training samples (per axis for images) by log-spacing the predicted stable
+rank from 2 to 4N and inverting each embedding's closed form: gaussian sigma = 1/(2 sqrt(pi)
+SR), rff scale = SR/sqrt(2 pi) (matched to that sigma), triangle width = 2/(3 SR), sinc
+width = 1/SR, impulse radius = 1/(2 SR). --bandwidths NAME=VALUES sets one embedding's values
+(e.g. sinc=logspace:-3:-1:8: a basis width, since --width is the network's width).
+
+Runs that differ only in bandwidth and/or seed with a linear or MLP model are trained together
+as one batched model (--no-batch: one by one). --jobs N spreads the work over N processes.
+--config FILE reads the same settings from a TOML file (see posenc.sweeps.spec); flags
+override it. FOLDER/sweep.toml is the resolved sweep: `posenc sweep --config` runs it again.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``sweep`` sub-command."""
+    parser = subparsers.add_parser(
+        "sweep",
+        help="sweep bandwidths (and embeddings, models, signals, seeds); resumable",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "sources", nargs="*", metavar="SOURCE", help="images or 1D signal specs to fit"
+    )
+    parser.add_argument(
+        "--signal",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="SPEC",
+        help="more signals (e.g. camera:row=200)",
+    )
+    parser.add_argument("--config", type=Path, help="a sweep.toml file")
+    parser.add_argument("--protocol", choices=list(PROTOCOLS), help="a paper's settings")
+    _add_axis_flags(parser)
+    _add_fit_flags(parser)
+    _add_run_flags(parser)
+    parser.set_defaults(handler=run)
+
+
+def _add_axis_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("swept axes")
+    group.add_argument(
+        "--embedding", nargs="+", action="extend", metavar="NAME", help="embeddings to sweep"
+    )
+    group.add_argument(
+        "--bandwidths",
+        nargs="+",
+        action="extend",
+        metavar="VALUES",
+        help="bandwidth values for every embedding, or NAME=VALUES for one (default auto)",
+    )
+    for name in BANDWIDTH_FLAGS:
+        group.add_argument(
+            f"--{name}",
+            dest=f"bandwidth_{name}",
+            nargs="+",
+            action="extend",
+            metavar="VALUES",
+            help=f"values of the embeddings whose bandwidth is {name}",
+        )
+    group.add_argument(
+        "--model",
+        nargs="+",
+        action="extend",
+        choices=MODEL_KINDS,
+        metavar="KIND",
+        help=f"models to sweep ({', '.join(MODEL_KINDS)})",
+    )
+    group.add_argument(
+        "--seeds", nargs="+", action="extend", type=int, metavar="S", help="seeds (default 0)"
+    )
+
+
+def _add_fit_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("fit settings (every run)")
+    group.add_argument("--size", type=int, help="resize images to SIZE x SIZE (0: keep)")
+    group.add_argument("--gray", action="store_true", default=None, help="fit grayscale")
+    group.add_argument("--split", choices=SPLITS)
+    group.add_argument("--split-fraction", type=float, help="training fraction for 'random'")
+    group.add_argument("--normalization", choices=NORMALIZATIONS)
+    group.add_argument("--depth", type=int, help="hidden layers")
+    group.add_argument("--width", type=int, help="hidden units per layer")
+    group.add_argument("--sigmoid", action=argparse.BooleanOptionalAction)
+    group.add_argument("--siren-omega", type=float)
+    group.add_argument("--solver", choices=SOLVERS)
+    group.add_argument("--steps", type=int)
+    group.add_argument("--lr", type=float)
+    group.add_argument("--weight-decay", type=float)
+    group.add_argument("--eval-every", type=int, help="test PSNR every N steps")
+    group.add_argument("--last-k", type=int, help="steps averaged for the *_last PSNRs")
+    group.add_argument("--device", help="cpu (default) or cuda[:N]")
+    group.add_argument("--dtype", choices=list(DTYPES))
+    group.add_argument("--num-centers", type=int, help="centres per axis (shifted bases)")
+    group.add_argument("--num-frequencies", type=int, help="frequencies (Fourier features)")
+    group.add_argument("--compose", choices=(*AXIS_COMPOSITIONS, "isotropic"))
+    group.add_argument("--periodic", action="store_true", default=None, help="wrap the basis")
+    group.add_argument("--truncate", type=float, help="Gaussian cut-off in sigmas")
+    group.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other embedding parameter (repeatable)",
+    )
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("run")
+    group.add_argument("--out", type=Path, help="sweep folder (default runs/sweep-<sweep key>)")
+    group.add_argument("--jobs", type=int, help="worker processes (default 1)")
+    group.add_argument(
+        "--batch",
+        action=argparse.BooleanOptionalAction,
+        help="train runs that differ only in bandwidth/seed together (default)",
+    )
+    group.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
+    group.add_argument("--no-plots", action="store_true", help="do not draw figures at the end")
+    group.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def sweep_mapping(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    """The sweep as a ``sweep.toml`` mapping: ``--config``'s file, overridden by the flags;
+    and the name to prefix errors with."""
+    from posenc.sweeps.spec import load_sweep_file
+
+    mapping = load_sweep_file(args.config) if args.config else {}
+    source = str(args.config) if args.config else None
+    for table, values in _flag_mapping(args).items():
+        merged = _table(mapping, table, source)
+        if table == "embeddings":
+            for name, own in values.items():
+                merged[name] = {**_table(merged, name, source, f"embeddings.{name}"), **own}
+        else:
+            merged.update(values)
+        mapping[table] = merged
+    _apply_named_bandwidths(args, mapping)
+    return mapping, source
+
+
+def _table(mapping: dict[str, Any], key: str, source: str | None, name: str = "") -> dict:
+    """A copy of the table ``mapping[key]`` (empty if absent) that flags are merged into."""
+    table = mapping.get(key, {})
+    if not isinstance(table, dict):
+        raise ValueError(f"{source}: [{name or key}] must be a table")
+    return dict(table)
+
+
+def _flag_mapping(args: argparse.Namespace) -> dict[str, Any]:
+    from posenc.sweeps.spec import parse_bandwidths
+
+    sweep: dict[str, Any] = {}
+    if args.sources or args.signal:
+        sweep["signals"] = [*args.sources, *args.signal]
+    for key, value in (
+        ("embeddings", args.embedding),
+        ("models", args.model),
+        ("seeds", args.seeds),
+        ("protocol", args.protocol),
+    ):
+        if value is not None:
+            sweep[key] = value
+    embeddings: dict[str, dict[str, Any]] = {}
+    generic = []
+    for item in args.bandwidths or []:
+        name, equals, values = item.partition("=")
+        if equals:
+            embedding_class(name)  # an unknown name fails here, with a suggestion
+            parse_bandwidths(values, f"--bandwidths {item!r}")
+            embeddings.setdefault(name, {}).setdefault("bandwidths", []).append(values)
+        else:
+            parse_bandwidths(item, "--bandwidths")
+            generic.append(item)
+    if generic:
+        sweep["bandwidths"] = generic
+    fit = {name: getattr(args, name) for name in FIT_FLAGS if getattr(args, name) is not None}
+    params = {
+        name: getattr(args, name) for name in EMBEDDING_FLAGS if getattr(args, name) is not None
+    }
+    params.update(parse_key_values(args.param))
+    run = {"out": str(args.out) if args.out else None, "jobs": args.jobs, "batch": args.batch}
+    tables = {
+        "sweep": sweep,
+        "fit": fit,
+        "embedding_params": params,
+        "embeddings": embeddings,
+        "run": {key: value for key, value in run.items() if value is not None},
+    }
+    return {table: values for table, values in tables.items() if values}
+
+
+def _apply_named_bandwidths(args: argparse.Namespace, mapping: dict[str, Any]) -> None:
+    """``--sigma VALUES`` etc.: the values of each swept embedding with that bandwidth."""
+    from posenc.sweeps.spec import parse_bandwidths, swept_embedding_names
+
+    names = swept_embedding_names(mapping)
+    for item in args.bandwidths or []:
+        name, equals, _ = item.partition("=")
+        if equals and name not in names:
+            raise ValueError(
+                f"--bandwidths {item}: {name} is not among the swept embeddings "
+                f"({', '.join(names)})"
+            )
+    for flag in BANDWIDTH_FLAGS:
+        values = getattr(args, f"bandwidth_{flag}")
+        if not values:
+            continue
+        parse_bandwidths(values, f"--{flag}")
+        for name in names:
+            embedding_class(name)
+        takers = [name for name in names if describe_embedding(name).bandwidth_name == flag]
+        if not takers:
+            raise ValueError(
+                f"--{flag}: none of the swept embeddings ({', '.join(names)}) has a bandwidth "
+                f"named {flag}"
+            )
+        named = {item.partition("=")[0] for item in args.bandwidths or [] if "=" in item}
+        tables = mapping.setdefault("embeddings", {})
+        for name in takers:
+            if name in named:
+                raise ValueError(f"--{flag} and --bandwidths {name}=... both set {name}'s values")
+            tables[name] = {**tables.get(name, {}), "bandwidths": list(values)}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve and check the whole sweep, then run what is not done yet, then plot."""
+    from posenc.sweeps.executors import make_executor
+    from posenc.sweeps.plots import draw_figures
+    from posenc.sweeps.runner import export_results, run_sweep
+    from posenc.sweeps.spec import resolve_sweep, runs_key, split_run_options
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, got {args.jobs}")
+    mapping, source = sweep_mapping(args)
+    options = split_run_options(mapping, source)
+    spec = resolve_sweep({k: v for k, v in mapping.items() if k != "run"}, source)
+    runs = spec.runs()
+    folder = (
+        Path(options["out"]) if "out" in options else Path("runs") / f"sweep-{runs_key(runs)[:8]}"
+    )
+    jobs, batch = options.get("jobs", 1), options.get("batch", True)
+    if args.dry_run:
+        _print_plan(runs, folder, jobs, batch)
+        return 0
+    executor = make_executor(jobs, batch, progress=not args.quiet)
+    summary = run_sweep(spec, folder, executor, progress=not args.quiet)
+    print(
+        f"{folder}: {summary.total} runs; {summary.already_finished} were already finished, "
+        f"{summary.finished} finished now, {len(summary.failed)} failed"
+    )
+    for label, error in summary.failed[:5]:
+        print(f"  failed: {label}: {error}", file=sys.stderr)
+    _print_best(folder)
+    if not args.no_plots and summary.already_finished + summary.finished:
+        paths = draw_figures(folder) + export_results(folder)
+        print(f"wrote {', '.join(str(path) for path in paths)}")
+    if summary.failed:
+        print(
+            f"posenc sweep: {len(summary.failed)} run(s) failed (recorded with their errors in "
+            f"{folder}/results.sqlite; running the sweep again retries them)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _print_plan(runs: list[Any], folder: Path, jobs: int, batch: bool) -> None:
+    from posenc.sweeps.executors import RunTask, plan_jobs
+    from posenc.sweeps.store import STORE_NAME, ResultStore
+
+    status: dict[str, str] = {}
+    if (folder / STORE_NAME).is_file():
+        with ResultStore(folder / STORE_NAME) as store:
+            status = {row["key"]: row["status"] for row in store.rows()}
+    for index, run in enumerate(runs, start=1):
+        print(f"{index:4d}  {run.key}  {status.get(run.key, 'to do'):8s}  {run.label}")
+    pending = [RunTask(run.key, run.config) for run in runs if status.get(run.key) != "finished"]
+    plan = plan_jobs(pending, parallel=jobs) if batch else [(task,) for task in pending]
+    batched = [len(job) for job in plan if len(job) > 1]
+    print(
+        f"{len(runs)} runs, {len(pending)} to do, in {len(plan)} jobs "
+        f"({len(batched)} batched: {sum(batched)} runs) on {jobs} process(es) -> {folder}"
+    )
+
+
+def _print_best(folder: Path) -> None:
+    from posenc.sweeps.plots import load_points
+
+    points = load_points(folder)
+    for name in dict.fromkeys(point.embedding for point in points):
+        best = max((p for p in points if p.embedding == name), key=lambda p: p.test_psnr)
+        band = "" if best.bandwidth is None else f" {best.bandwidth_name}={best.bandwidth:.4g}"
+        print(
+            f"best {name}{band} ({best.facet}, seed {best.seed}): test {best.test_psnr:.2f} dB, "
+            f"train {best.train_psnr:.2f} dB, SR {best.stable_rank:.1f}, "
+            f"DP {best.distance_preservation:.4f}"
+        )

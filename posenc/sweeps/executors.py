@@ -1,0 +1,305 @@
+"""Where a sweep's runs are computed: in this process, in a local process pool, batched.
+
+The unit of work is a *job*: a tuple of :class:`RunTask` computed by :func:`run_job` in one
+process, one fit for a single task, one batched training
+(:func:`~posenc.sweeps.batched.fit_batched`) for several. An :class:`Executor` takes jobs
+and yields a :class:`RunOutcome` per task as jobs finish, in any order; it never writes
+results itself. The driver (:func:`posenc.sweeps.runner.run_sweep`) owns the results store
+and writes each outcome as it arrives, so an executor that runs jobs elsewhere (a cluster
+engine) only has to ship :func:`run_job` calls out and their outcomes back::
+
+    class ClusterExecutor(Executor):
+        def execute_jobs(self, jobs):
+            handles = [submit(run_job, job) for job in jobs]
+            for handle in as_they_complete(handles):
+                yield from handle.result()
+
+:class:`BatchedExecutor` wraps any executor: it groups tasks that differ only in bandwidth
+and/or seed (a linear or MLP model trained by Adam on the same signal) into batched jobs.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+import math
+import multiprocessing
+import os
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from posenc.data import Signal
+from posenc.neural_fields import FitConfig, FitResult, fit
+from posenc.neural_fields.fitting import load_config_signal
+from posenc.sweeps.batched import batch_bytes, batch_key, fit_batched
+from posenc.sweeps.store import FAILED, FINISHED
+
+DEFAULT_MAX_BATCH_BYTES = 2 * 1024**3
+"""Largest estimated memory of one batched job; larger groups are split into several jobs."""
+SIGNAL_CACHE_SIZE = 8
+"""Signals kept loaded per process (a sweep reuses each for many runs)."""
+
+_signals: dict[tuple[str, int | None, bool], Signal] = {}
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run to compute: its key in the store and its full config."""
+
+    key: str
+    config: FitConfig
+
+
+Job = tuple[RunTask, ...]
+"""Tasks computed together by :func:`run_job` (batched when there are several)."""
+
+
+@dataclass
+class RunOutcome:
+    """How one run ended: the fit's metrics record and full-grid prediction, or its error.
+
+    ``executor`` is ``"single"`` (one fit) or ``"batched"`` (trained in a batch of
+    ``batch_size``); ``worker`` is ``host:pid`` of the process that computed it.
+    """
+
+    task: RunTask
+    status: str
+    metrics: dict | None
+    prediction: np.ndarray | None
+    error: str | None
+    started_at: float
+    finished_at: float
+    executor: str
+    batch_size: int
+    worker: str
+
+
+def load_signal(config: FitConfig) -> Signal:
+    """``load_config_signal(config)``, kept per process for the sweep's next runs."""
+    key = (config.signal, config.size, config.gray)
+    if key not in _signals:
+        if len(_signals) >= SIGNAL_CACHE_SIZE:
+            _signals.clear()
+        _signals[key] = load_config_signal(config)
+    return _signals[key]
+
+
+def run_job(job: Job, progress: bool = False) -> list[RunOutcome]:
+    """Compute every task of ``job``; never raises for a failing run.
+
+    Several tasks are trained as one batch; if the batch as a whole fails (e.g. it does not
+    fit in memory), its tasks are run one by one, so each ends with its own outcome. A run
+    that raises is returned as ``failed`` with the error's type and message.
+    """
+    if len(job) > 1:
+        started = time.time()
+        try:
+            signal = load_signal(job[0].config)
+            results = fit_batched(signal, [task.config for task in job], progress=progress)
+        except Exception:
+            return [_run_single(task, progress) for task in job]
+        finished = time.time()
+        return [
+            _finished(task, result, started, finished, "batched", len(job))
+            for task, result in zip(job, results, strict=True)
+        ]
+    return [_run_single(task, progress) for task in job]
+
+
+def _run_single(task: RunTask, progress: bool) -> RunOutcome:
+    started = time.time()
+    try:
+        result = fit(load_signal(task.config), task.config, progress=progress)
+    except Exception as error:
+        return failed_outcome(task, f"{type(error).__name__}: {error}", started)
+    return _finished(task, result, started, time.time(), "single", 1)
+
+
+def _finished(
+    task: RunTask, result: FitResult, started: float, finished: float, executor: str, size: int
+) -> RunOutcome:
+    return RunOutcome(
+        task=task,
+        status=FINISHED,
+        metrics=result.metrics(),
+        prediction=result.prediction.numpy(),
+        error=None,
+        started_at=started,
+        finished_at=finished,
+        executor=executor,
+        batch_size=size,
+        worker=_worker(),
+    )
+
+
+def failed_outcome(task: RunTask, error: str, started: float) -> RunOutcome:
+    """A ``failed`` outcome of ``task`` with the message ``error``."""
+    return RunOutcome(
+        task=task,
+        status=FAILED,
+        metrics=None,
+        prediction=None,
+        error=error,
+        started_at=started,
+        finished_at=time.time(),
+        executor="single",
+        batch_size=1,
+        worker=_worker(),
+    )
+
+
+def _worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Executor(abc.ABC):
+    """Computes jobs and yields one :class:`RunOutcome` per task as jobs finish."""
+
+    def execute(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
+        """Compute ``tasks``, each as its own job."""
+        return self.execute_jobs([(task,) for task in tasks])
+
+    @abc.abstractmethod
+    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+        """Compute ``jobs`` (each by :func:`run_job`); yield outcomes as they finish."""
+
+
+class SequentialExecutor(Executor):
+    """Every job in this process, one after another (``progress``: a bar per fit)."""
+
+    def __init__(self, progress: bool = False) -> None:
+        self.progress = progress
+
+    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+        for job in jobs:
+            yield from run_job(job, self.progress)
+
+
+class ProcessPoolExecutor(Executor):
+    """Jobs spread over ``workers`` local processes (started fresh, not forked).
+
+    Each worker uses ``threads`` torch threads, by default the available cores divided by
+    the number of workers (at least 1), so the workers do not oversubscribe the CPU. A
+    worker that dies takes only its job's runs with it: they are reported as failed.
+    """
+
+    def __init__(self, workers: int, threads: int | None = None) -> None:
+        if workers < 1:
+            raise ValueError(f"a process pool needs at least 1 worker, got {workers}")
+        self.workers = workers
+        self.threads = threads or max(1, available_cores() // workers)
+
+    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+        if not jobs:
+            return
+        pool = futures.ProcessPoolExecutor(
+            max_workers=min(self.workers, len(jobs)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self.threads,),
+        )
+        submitted = {pool.submit(run_job, job): job for job in jobs}
+        try:
+            for future in futures.as_completed(submitted):
+                started = time.time()
+                try:
+                    outcomes = future.result()
+                except Exception as error:  # the worker process itself failed
+                    message = f"worker process failed: {type(error).__name__}: {error}"
+                    outcomes = [
+                        failed_outcome(task, message, started) for task in submitted[future]
+                    ]
+                yield from outcomes
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class BatchedExecutor(Executor):
+    """Groups batchable tasks into batched jobs, then hands every job to ``inner``.
+
+    Tasks whose configs share :func:`~posenc.sweeps.batched.batch_key` (they differ only in
+    bandwidth and/or seed; linear or MLP model, Adam) become one job, split into several when
+    its estimated memory exceeds ``max_batch_bytes`` or to give each of ``parallel`` workers
+    a part; every other task is a job of its own.
+    """
+
+    def __init__(
+        self,
+        inner: Executor | None = None,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        parallel: int = 1,
+    ) -> None:
+        self.inner = inner or SequentialExecutor()
+        self.max_batch_bytes = max_batch_bytes
+        self.parallel = parallel
+
+    def execute(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
+        return self.inner.execute_jobs(plan_jobs(tasks, self.max_batch_bytes, self.parallel))
+
+    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+        return self.inner.execute_jobs(jobs)
+
+
+def plan_jobs(
+    tasks: Sequence[RunTask], max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES, parallel: int = 1
+) -> list[Job]:
+    """Group ``tasks`` into jobs (see :class:`BatchedExecutor`), in order of first task.
+
+    A group of batchable tasks is cut into ``max(ceil(bytes / max_batch_bytes),
+    min(parallel, size))`` consecutive parts of near-equal size.
+    """
+    groups: dict[str, list[RunTask]] = {}
+    order: list[str | RunTask] = []
+    for task in tasks:
+        key = batch_key(task.config)
+        if key is None:
+            order.append(task)
+        elif key in groups:
+            groups[key].append(task)
+        else:
+            groups[key] = [task]
+            order.append(key)
+    jobs: list[Job] = []
+    for item in order:
+        if isinstance(item, RunTask):
+            jobs.append((item,))
+        else:
+            jobs.extend(_split_group(groups[item], max_batch_bytes, parallel))
+    return jobs
+
+
+def _split_group(group: list[RunTask], max_batch_bytes: int, parallel: int) -> list[Job]:
+    if len(group) == 1:
+        return [tuple(group)]
+    try:
+        signal = load_signal(group[0].config)
+    except ValueError:  # the runs will fail one by one, each recording why
+        return [(task,) for task in group]
+    size = batch_bytes(signal, [task.config for task in group])
+    parts = min(len(group), max(math.ceil(size / max_batch_bytes), min(parallel, len(group))))
+    bounds = np.linspace(0, len(group), parts + 1).round().astype(int)
+    return [tuple(group[start:stop]) for start, stop in itertools.pairwise(bounds.tolist())]
+
+
+def make_executor(jobs: int = 1, batch: bool = True, progress: bool = False) -> Executor:
+    """The executor for ``--jobs`` and ``--batch``: a process pool when ``jobs > 1``, else
+    this process (with a bar per fit if ``progress``); batched when ``batch``."""
+    inner: Executor = ProcessPoolExecutor(jobs) if jobs > 1 else SequentialExecutor(progress)
+    return BatchedExecutor(inner, parallel=jobs) if batch else inner

@@ -1,0 +1,222 @@
+"""Run a sweep into its folder, resuming where an earlier run of it stopped.
+
+A sweep folder holds:
+
+- ``results.sqlite``: the results store (:mod:`posenc.sweeps.store`), one row per run;
+- ``sweep.toml`` and ``sweep.json``: the resolved sweep (``posenc sweep --config
+  FOLDER/sweep.toml`` runs it again), and in the JSON every run's key, label and config;
+- ``reconstructions/<key>.png`` (2D) or ``.npy`` (other): each finished run's prediction on
+  the full grid, written under a temporary name and renamed before the run's row is written;
+- ``figures/*.png``, ``results.csv``, ``results.json``: drawn and exported from the store
+  (:mod:`posenc.sweeps.plots`).
+
+The driver computes the list of run keys, skips those the store has as ``finished`` (a
+failed run is tried again), hands the rest to an executor and writes each outcome to the
+store as it arrives. A run is therefore in the store exactly when it finished; killing the
+process at any moment loses at most the runs in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.image import imsave
+from tqdm import tqdm
+
+from posenc import __version__
+from posenc.sweeps.executors import Executor, RunOutcome, RunTask
+from posenc.sweeps.spec import SweepRun, SweepSpec, runs_key, to_toml
+from posenc.sweeps.store import FAILED, FINISHED, STORE_NAME, ResultStore, RunRecord
+
+SPEC_JSON = "sweep.json"
+SPEC_TOML = "sweep.toml"
+RECONSTRUCTIONS = "reconstructions"
+
+
+@dataclass
+class SweepSummary:
+    """What one call of :func:`run_sweep` did."""
+
+    folder: Path
+    total: int
+    already_finished: int
+    finished: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """``(run label, error)`` of every run that failed in this call."""
+
+
+def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> None:
+    """Create ``folder`` for ``spec`` (or check that it already holds this very sweep) and
+    write ``sweep.toml`` and ``sweep.json``.
+
+    Raises ``ValueError`` if ``folder`` is a file, a non-empty folder that is not a sweep
+    folder, or the folder of a different sweep.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"output folder {str(folder)!r} is a file")
+    spec_file = folder / SPEC_JSON
+    if spec_file.exists():
+        _check_same_sweep(folder, spec_file, runs)
+    elif folder.exists() and any(folder.iterdir()):
+        raise ValueError(
+            f"output folder {str(folder)!r} is not empty and holds no {SPEC_JSON}: "
+            "not a sweep folder"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    description = {
+        "posenc_version": __version__,
+        "key": runs_key(runs),
+        "spec": spec.to_mapping(),
+        "runs": [
+            {"key": run.key, "label": run.label, "config": run.config.to_dict()} for run in runs
+        ],
+    }
+    _write_atomic(folder / SPEC_TOML, to_toml(spec.to_mapping()).encode())
+    _write_atomic(spec_file, (json.dumps(description, indent=1) + "\n").encode())
+
+
+def _check_same_sweep(folder: Path, spec_file: Path, runs: Sequence[SweepRun]) -> None:
+    try:
+        stored = {run["key"] for run in json.loads(spec_file.read_text())["runs"]}
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{spec_file}: not a readable sweep description") from None
+    wanted = {run.key for run in runs}
+    if stored != wanted:
+        raise ValueError(
+            f"output folder {str(folder)!r} holds a different sweep ({len(stored)} runs, "
+            f"{len(stored - wanted)} of them not in this one, which has {len(wanted)}); "
+            "choose another --out"
+        )
+
+
+def run_sweep(
+    spec: SweepSpec, folder: Path, executor: Executor, *, progress: bool = True
+) -> SweepSummary:
+    """Run every run of ``spec`` not yet finished in ``folder``; write each as it ends."""
+    folder = Path(folder)
+    runs = spec.runs()
+    prepare_folder(spec, folder, runs)
+    by_key = {run.key: run for run in runs}
+    with ResultStore(folder / STORE_NAME) as store:
+        done = store.keys(FINISHED) & set(by_key)
+        pending = [RunTask(run.key, run.config) for run in runs if run.key not in done]
+        summary = SweepSummary(folder, len(runs), len(done))
+        bar = tqdm(
+            total=len(runs),
+            initial=len(done),
+            desc="sweep",
+            unit="run",
+            disable=not progress,
+            file=sys.stderr,
+        )
+        for outcome in executor.execute(pending):
+            run = by_key[outcome.task.key]
+            store.record(outcome_record(folder, run, outcome))
+            if outcome.status == FINISHED:
+                summary.finished += 1
+                bar.set_postfix_str(f"{run.label}: test {outcome.metrics['test_psnr']:.2f} dB")
+            else:
+                summary.failed.append((run.label, outcome.error or ""))
+            bar.update(1)
+        bar.close()
+    return summary
+
+
+def export_results(folder: Path) -> list[Path]:
+    """Export the store of ``folder`` to ``results.csv`` and ``results.json``; return them."""
+    folder = Path(folder)
+    with ResultStore(folder / STORE_NAME) as store:
+        return [
+            store.export_csv(folder / "results.csv"),
+            store.export_json(folder / "results.json"),
+        ]
+
+
+def outcome_record(folder: Path, run: SweepRun, outcome: RunOutcome) -> RunRecord:
+    """The store row of ``outcome``; a finished run's reconstruction is saved first."""
+    config = run.config
+    metrics = outcome.metrics or {}
+    reconstruction = None
+    if outcome.status == FINISHED and outcome.prediction is not None:
+        reconstruction = save_reconstruction(folder, run.key, outcome.prediction)
+    return RunRecord(
+        key=run.key,
+        status=outcome.status,
+        signal=config.signal,
+        embedding=config.embedding,
+        bandwidth_name=run.bandwidth_name,
+        bandwidth=run.bandwidth,
+        model=config.model,
+        seed=config.seed,
+        train_psnr=metrics.get("train_psnr"),
+        test_psnr=metrics.get("test_psnr"),
+        heldout_psnr=metrics.get("heldout_psnr"),
+        train_psnr_last=metrics.get("train_psnr_last"),
+        test_psnr_last=metrics.get("test_psnr_last"),
+        stable_rank=metrics.get("stable_rank"),
+        distance_preservation=metrics.get("distance_preservation"),
+        num_train=metrics.get("split", {}).get("train"),
+        fit_seconds=metrics.get("timings_seconds", {}).get("fit"),
+        run_seconds=(outcome.finished_at - outcome.started_at) / outcome.batch_size,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+        executor=outcome.executor,
+        batch_size=outcome.batch_size,
+        worker=outcome.worker,
+        reconstruction=reconstruction,
+        error=outcome.error if outcome.status == FAILED else None,
+        config_json=json.dumps(config.to_dict(), sort_keys=True),
+        metrics_json=json.dumps(metrics) if metrics else None,
+    )
+
+
+def save_reconstruction(folder: Path, key: str, prediction: np.ndarray) -> str:
+    """Save a full-grid prediction ``(*grid, C)``; return its path relative to ``folder``.
+
+    2D grids become an 8-bit PNG (gray for one channel, else RGB; values clipped to
+    [0, 1]); other grids a float32 ``.npy``. The file is written under a temporary name and
+    renamed, so it is either whole or absent.
+    """
+    directory = Path(folder) / RECONSTRUCTIONS
+    directory.mkdir(exist_ok=True)
+    if prediction.ndim == 3 and prediction.shape[-1] in (1, 3):
+        image = np.clip(prediction, 0.0, 1.0)
+        name = f"{key}.png"
+        _replace_with(directory / name, lambda path: _save_png(path, image))
+    else:
+        name = f"{key}.npy"
+        _replace_with(directory / name, lambda path: np.save(path, prediction.astype(np.float32)))
+    return f"{RECONSTRUCTIONS}/{name}"
+
+
+def _save_png(path: str, image: np.ndarray) -> None:
+    if image.shape[-1] == 1:
+        imsave(path, image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, format="png")
+    else:
+        imsave(path, image, format="png")
+
+
+def _replace_with(path: Path, write: Any) -> None:
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
+    )
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    _replace_with(path, lambda temporary: Path(temporary).write_bytes(data))

@@ -1,0 +1,120 @@
+"""Batched training gives each fit what ``fit`` gives it; grouping of runs into jobs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from posenc.neural_fields import FitConfig, build_model, fit, resolve_config
+from posenc.neural_fields.fitting import load_config_signal
+from posenc.sweeps.batched import BatchedMLP, batch_key, fit_batched
+from posenc.sweeps.executors import RunTask, plan_jobs
+
+LINEAR_1D = {
+    "signal": "camera:row=200",
+    "embedding": "gaussian",
+    "model": "linear",
+    "sigmoid": False,
+    "steps": 40,
+    "eval_every": 10,
+    "last_k": 5,
+}
+MLP_2D = {
+    "signal": "camera",
+    "size": 16,
+    "split": "random",
+    "embedding": "rff",
+    "model": "mlp",
+    "depth": 2,
+    "width": 16,
+    "steps": 30,
+    "eval_every": 10,
+    "last_k": 5,
+}
+
+
+def configs(base: dict, bandwidths: list[float], seeds: list[int], **params) -> list[FitConfig]:
+    return [
+        resolve_config(**base, seed=seed, embedding_params={"bandwidth": value, **params})
+        for value in bandwidths
+        for seed in seeds
+    ]
+
+
+def assert_same_results(batched, sequential) -> None:
+    for ours, theirs in zip(batched, sequential, strict=True):
+        assert ours.config == theirs.config
+        for name in (
+            "train_psnr",
+            "test_psnr",
+            "heldout_psnr",
+            "train_psnr_last",
+            "test_psnr_last",
+        ):
+            assert getattr(ours, name) == pytest.approx(getattr(theirs, name), abs=1e-3), name
+        assert ours.history.eval_steps == theirs.history.eval_steps
+        assert ours.history.train_psnr == pytest.approx(theirs.history.train_psnr, abs=1e-3)
+        assert ours.stable_rank == pytest.approx(theirs.stable_rank, rel=1e-6)
+        assert ours.distance_preservation == theirs.distance_preservation
+        assert torch.allclose(ours.prediction, theirs.prediction, atol=1e-4)
+        assert set(ours.timings) >= {"embed", "train", "fit", "batch_train"}
+
+
+def test_linear_bandwidths_and_seeds_match_fit_one_by_one() -> None:
+    runs = configs(LINEAR_1D, [3e-4, 3e-2], [0, 1], num_centers=128)
+    signal = load_config_signal(runs[0])
+    sequential = [fit(signal, config) for config in runs]
+    batched = fit_batched(signal, runs)
+    assert_same_results(batched, sequential)
+    # the sweep's members really differ: bandwidth moves PSNR by decibels, seeds by less
+    assert len({round(result.test_psnr, 3) for result in sequential}) == len(runs)
+
+
+def test_mlp_with_random_split_and_seeded_embedding_matches_fit() -> None:
+    runs = configs(MLP_2D, [1.0, 6.0], [0, 2], num_frequencies=16)
+    signal = load_config_signal(runs[0])
+    assert_same_results(fit_batched(signal, runs), [fit(signal, config) for config in runs])
+
+
+def test_batched_model_computes_each_member() -> None:
+    torch.manual_seed(0)
+    models = [
+        build_model("mlp", in_features=5, out_channels=3, depth=2, width=7, sigmoid=True)
+        for _ in range(3)
+    ]
+    batched = BatchedMLP(models, sigmoid=True)
+    inputs = torch.randn(3, 11, 5)
+    expected = torch.stack([model(inputs[index]) for index, model in enumerate(models)])
+    assert torch.allclose(batched(inputs), expected, atol=1e-6)
+    with torch.no_grad():
+        for weight in batched.weights:
+            weight.mul_(2)
+    batched.write_back(models)
+    assert torch.equal(models[1].net[0].weight, batched.weights[0][1])
+
+
+def test_batch_keys_ignore_only_bandwidth_and_seed() -> None:
+    base = dict(LINEAR_1D)
+    key = batch_key(resolve_config(**base, embedding_params={"sigma": 0.01}))
+    assert key is not None
+    assert batch_key(resolve_config(**base, seed=4, embedding_params={"sigma": 0.5})) == key
+    assert batch_key(resolve_config(**{**base, "lr": 0.1}, embedding_params={"sigma": 0.01})) != key
+    assert batch_key(resolve_config(**{**base, "model": "siren"})) is None
+    assert batch_key(resolve_config(**{**base, "solver": "closed-form"})) is None
+
+
+def test_fit_batched_refuses_configs_that_differ_otherwise() -> None:
+    runs = [resolve_config(**LINEAR_1D), resolve_config(**{**LINEAR_1D, "steps": 41})]
+    with pytest.raises(ValueError, match="differ only in bandwidth and seed"):
+        fit_batched(load_config_signal(runs[0]), runs)
+
+
+def test_jobs_group_batchable_runs_and_split_them() -> None:
+    linear = configs(LINEAR_1D, [1e-3, 1e-2, 1e-1], [0, 1], num_centers=64)
+    siren = resolve_config(**{**LINEAR_1D, "model": "siren"})
+    tasks = [RunTask(str(index), config) for index, config in enumerate([*linear, siren])]
+    jobs = plan_jobs(tasks)
+    assert [len(job) for job in jobs] == [6, 1] and jobs[1][0].config.model == "siren"
+    assert [len(job) for job in plan_jobs(tasks, parallel=2)] == [3, 3, 1]
+    # a memory cap below one run's estimate gives one run per job
+    assert [len(job) for job in plan_jobs(tasks, max_batch_bytes=1)] == [1] * 7
