@@ -15,15 +15,22 @@ Each figure is one function in :data:`FIGURES`, drawn only with posenc's public 
   sinc bases on the astronaut photograph, P3's network and optimiser with a smaller image
   and fewer steps (:data:`COMPARISON_2D`) so that a CPU draws it in about 20 minutes;
   ``notebooks/04_fit_2d.ipynb`` runs the full protocol.
+- ``sweep_sr_vs_psnr``: the bandwidth sweep's headline, test PSNR against the stable rank of
+  the embedded training matrix, for row 200 of the camera image under P1's 1D protocol
+  (``p1-1d``: 256 even samples for training, tested on all 512; a linear model on 10000
+  Gaussian, triangle or sinc centres, or 5000 RFF frequencies; Adam, 2000 steps at lr 1e-3)
+  with 12 ``auto`` bandwidths per embedding (:data:`SWEEP_1D`): 48 batched fits, about
+  10 minutes on a laptop CPU. ``notebooks/05_sweep_stable_rank_vs_psnr.ipynb`` draws the
+  sweep's other figures.
 
-The test-PSNR-against-stable-rank figure of the bandwidth sweep belongs here too: write a
-function ``(out, quick, device) -> Path`` and add it to :data:`FIGURES`.
+Each figure is a function ``(out, quick, device) -> Path`` in :data:`FIGURES`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,9 +55,33 @@ from posenc.comparison import (  # noqa: E402
     psnr_table,
     run_comparison,
 )
+from posenc.sweeps import (  # noqa: E402
+    best_table,
+    figure_psnr_vs_stable_rank,
+    load_points,
+    make_executor,
+    resolve_sweep,
+    run_sweep,
+)
 
 COMPARISON_2D = {"image": "astronaut", "size": 128, "steps": 1000}
 """Settings of ``comparison_2d`` that differ from P3's protocol (512 x 512, 2000 steps)."""
+SWEEP_1D = {
+    "sweep": {
+        "signals": ["camera:row=200"],
+        "embeddings": ["gaussian", "triangle", "sinc", "rff"],
+        "bandwidths": "auto",
+        "models": ["linear"],
+        "protocol": "p1-1d",
+    },
+    "embedding_params": {"num_frequencies": 5000},
+}
+"""The sweep of ``sweep_sr_vs_psnr``: P1's 1D protocol, 12 ``auto`` bandwidths per embedding."""
+SWEEP_1D_QUICK = {
+    "sweep": {**SWEEP_1D["sweep"], "bandwidths": "auto:3"},
+    "fit": {"steps": 5, "eval_every": 5, "last_k": 2},
+    "embedding_params": {"num_centers": 256, "num_frequencies": 128},
+}
 
 
 def sr_dp_scatter(out: Path, quick: bool, device: str) -> Path:
@@ -78,10 +109,24 @@ def comparison_2d(out: Path, quick: bool, device: str) -> Path:
     return save_figure(figure_reconstructions(comparison), out / "comparison_2d.png")
 
 
+def sweep_sr_vs_psnr(out: Path, quick: bool, device: str) -> Path:
+    """Test PSNR against stable rank across a bandwidth sweep of four embeddings."""
+    settings = SWEEP_1D_QUICK if quick else SWEEP_1D
+    spec = resolve_sweep({**settings, "fit": {**settings.get("fit", {}), "device": device}})
+    with tempfile.TemporaryDirectory(prefix="posenc-sweep-") as folder:
+        summary = run_sweep(spec, Path(folder), make_executor(), progress=True)
+        if summary.failed:
+            raise RuntimeError(f"{len(summary.failed)} sweep run(s) failed: {summary.failed[0]}")
+        points = load_points(Path(folder))
+    print(best_table(points, "best test PSNR of each embedding"))
+    return save_figure(figure_psnr_vs_stable_rank(points), out / "sweep_sr_vs_psnr.png")
+
+
 FIGURES: dict[str, Callable[[Path, bool, str], Path]] = {
     "sr_dp_scatter": sr_dp_scatter,
     "stable_rank_vs_samples": stable_rank_vs_samples_figure,
     "comparison_2d": comparison_2d,
+    "sweep_sr_vs_psnr": sweep_sr_vs_psnr,
 }
 """The README's figures by name; each draws one PNG into the output folder."""
 

@@ -25,11 +25,17 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
 def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     result = run_script("--quick", "--out", str(tmp_path), "--device", "cpu")
     assert result.returncode == 0, result.stderr
-    names = ["sr_dp_scatter.png", "stable_rank_vs_samples.png", "comparison_2d.png"]
+    names = [
+        "sr_dp_scatter.png",
+        "stable_rank_vs_samples.png",
+        "comparison_2d.png",
+        "sweep_sr_vs_psnr.png",
+    ]
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(names)
     for name in names:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"wrote {tmp_path / name}" in result.stdout
+    assert "best test PSNR of each embedding" in result.stdout  # the sweep's table
 
 
 def test_only_selects_figures_and_rejects_unknown_names(tmp_path: Path) -> None:
