@@ -4,7 +4,8 @@ A *variant* is a dict of :func:`~posenc.neural_fields.resolve_config` arguments,
 optional ``"protocol"`` key naming the preset it starts from. :func:`comparison_configs` turns
 labelled variants into configs (applying settings common to all, such as a smaller image for
 a quick look); :func:`run_comparison` fits every config on every image; :func:`psnr_table`,
-:func:`summary_table` and :func:`figure_reconstructions` show the results.
+:func:`summary_table` and :func:`figure_reconstructions` show the results. :func:`fits_table`
+shows labelled fits of any signal (1D rows included) made with :func:`~posenc.neural_fields.fit`.
 
 >>> configs = comparison_configs(p3_mappings(), size=64, steps=100, width=64)
 >>> comparison = run_comparison(["astronaut"], configs)  # doctest: +SKIP
@@ -257,6 +258,42 @@ def _show(axes: Any, values: np.ndarray, zoom: float) -> None:
     else:
         axes.imshow(image, interpolation="nearest")
     axes.set_axis_off()
+
+
+def fits_table(results: Mapping[str, FitResult], title: str = "") -> Table:
+    """One row per labelled fit, in order: its signal, embedding and bandwidth, train and
+    test PSNR, the stable rank and distance preservation of its embedded training matrix,
+    and the fit's wall time."""
+    columns = (
+        "fit",
+        "signal",
+        "embedding",
+        "train PSNR (dB)",
+        "test PSNR (dB)",
+        "SR",
+        "DP",
+        "fit time (s)",
+    )
+    rows = tuple(
+        (
+            label,
+            result.signal.name,
+            _describe_embedding(result),
+            result.train_psnr,
+            result.test_psnr,
+            result.stable_rank,
+            result.distance_preservation,
+            _metric(result, "fit_seconds"),
+        )
+        for label, result in results.items()
+    )
+    formats = {
+        "train PSNR (dB)": ".2f",
+        "test PSNR (dB)": ".2f",
+        "SR": ".1f",
+        "fit time (s)": ".2f",
+    }
+    return Table(columns, rows, title, formats=formats)
 
 
 def _describe_embedding(result: FitResult) -> str:

@@ -12,12 +12,14 @@ from posenc.comparison import (
     P2_MODELS,
     comparison_configs,
     figure_reconstructions,
+    fits_table,
     p3_mappings,
     psnr_table,
     run_comparison,
     summary_table,
 )
-from posenc.neural_fields import PROTOCOLS
+from posenc.data import load_source
+from posenc.neural_fields import PROTOCOLS, fit
 from posenc.neural_fields.fitting import build_embedding
 
 TINY = {"size": 16, "steps": 4, "width": 8, "last_k": 2, "eval_every": 2}
@@ -135,3 +137,25 @@ def test_comparison_errors() -> None:
         run_comparison(["camera", "camera"], comparison_configs(P2_MODELS))
     with pytest.raises(ValueError, match="not an image"):
         run_comparison(["powerlaw:alpha=1.0"], comparison_configs({"a": {"size": None}}))
+
+
+def test_fits_table_shows_labelled_fits_of_a_row() -> None:
+    configs = comparison_configs(
+        {
+            "wide": {"protocol": "p1-1d", "embedding_params": {"sigma": 0.05}},
+            "narrow": {"protocol": "p1-1d", "embedding_params": {"sigma": 0.005}},
+        },
+        signal="camera:row=200",
+        steps=3,
+        last_k=2,
+        embedding_params={"num_centers": 64},
+    )
+    signal = load_source("camera:row=200")
+    results = {label: fit(signal, config) for label, config in configs.items()}
+    table = fits_table(results, "two widths")
+    assert table.title == "two widths" and table.column("fit") == ["wide", "narrow"]
+    assert table.column("embedding") == ["gaussian sigma=0.05", "gaussian sigma=0.005"]
+    assert table.column("test PSNR (dB)") == [r.test_psnr for r in results.values()]
+    wide, narrow = table.column("SR")
+    assert narrow > wide  # the narrower basis has the higher stable rank
+    assert "camera:row=200" in str(table)
