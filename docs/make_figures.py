@@ -19,9 +19,9 @@ Each figure is one function in :data:`FIGURES`, drawn only with posenc's public 
   the embedded training matrix, for row 200 of the camera image under P1's 1D protocol
   (``p1-1d``: 256 even samples for training, tested on all 512; a linear model on 10000
   Gaussian, triangle or sinc centres, or 5000 RFF frequencies; Adam, 2000 steps at lr 1e-3)
-  with 12 ``auto`` bandwidths per embedding (:data:`SWEEP_1D`): 48 batched fits, about
-  10 minutes on a laptop CPU. ``notebooks/05_sweep_stable_rank_vs_psnr.ipynb`` draws the
-  sweep's other figures.
+  with 12 ``auto`` bandwidths per embedding (:data:`SWEEP_1D`): 48 fits, trained in four
+  batches, about 3.5 minutes on two CPU cores. ``notebooks/05_sweep_stable_rank_vs_psnr.ipynb``
+  draws the sweep's other figures.
 
 Each figure is a function ``(out, quick, device) -> Path`` in :data:`FIGURES`.
 """
