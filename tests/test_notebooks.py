@@ -48,8 +48,13 @@ def repository_listing() -> list[str]:
 
 
 def test_notebooks_are_found() -> None:
-    assert [path.name for path in NOTEBOOKS if path.name.startswith("01_")] == [
-        "01_embeddings.ipynb"
+    assert [path.name for path in NOTEBOOKS] == [
+        "01_embeddings.ipynb",
+        "02_stable_rank_and_distance.ipynb",
+        "03_fit_1d.ipynb",
+        "04_fit_2d.ipynb",
+        "05_sweep_stable_rank_vs_psnr.ipynb",
+        "06_separable_vs_deep.ipynb",
     ]
 
 
