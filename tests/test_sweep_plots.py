@@ -11,10 +11,13 @@ from matplotlib.image import imread
 
 from posenc.sweeps import (
     SequentialExecutor,
+    best_points,
+    best_table,
     draw_figures,
     figure_psnr_vs_stable_rank,
     figure_reconstructions,
     figure_sr_vs_dp,
+    figure_stable_rank_vs_bandwidth,
     load_points,
     make_executor,
     resolve_sweep,
@@ -112,6 +115,32 @@ def test_sr_dp_figure_draws_the_gaussian_theory(row_sweep: Path) -> None:
     wide = dp > 0.01
     assert np.allclose(sr[wide] * dp[wide], np.sqrt(np.log(10) / np.pi))
     assert figure.axes[-1].get_ylabel() == "log10 sigma"
+
+
+def test_stable_rank_against_bandwidth_marks_the_sample_count(row_sweep: Path) -> None:
+    points = load_points(row_sweep)
+    (axes,) = [ax for ax in figure_stable_rank_vs_bandwidth(points).axes if ax.get_visible()]
+    measured, samples = axes.get_lines()
+    sigma, rank = measured.get_data()
+    assert list(sigma) == sorted(p.bandwidth for p in points)
+    assert list(rank) == [p.stable_rank for p in sorted(points, key=lambda p: p.bandwidth)]
+    assert rank[0] > rank[-1]  # narrow bases have the higher stable rank
+    assert samples.get_ydata()[0] == 256 and axes.get_title() == "gaussian"
+    assert axes.get_xscale() == "log" and axes.get_yscale() == "log"
+
+
+def test_best_table_has_the_highest_test_psnr_of_each_embedding(image_sweep: Path) -> None:
+    points = load_points(image_sweep)
+    best = best_points(points)
+    assert [p.embedding for p in best] == ["gaussian", "rff", "basic"]
+    for point in best:
+        same = [p.test_psnr for p in points if p.embedding == point.embedding]
+        assert point.test_psnr == max(same)
+    table = best_table(points)
+    assert table.column("embedding") == ["gaussian", "rff", "basic"]
+    assert table.column("test PSNR (dB)") == [p.test_psnr for p in best]
+    assert table.column("runs") == [3, 3, 1]
+    assert table.column("parameter") == ["sigma", "scale", None]
 
 
 def test_reconstruction_grid_spreads_bandwidths_and_survives_a_missing_file(

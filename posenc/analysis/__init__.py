@@ -6,15 +6,26 @@
 - :mod:`~posenc.analysis.measure`: one call per quantity on an embedding and a sample grid.
 - :mod:`~posenc.analysis.theory`: closed forms (Gaussian, RFF, triangle, sinc, ...).
 - :mod:`~posenc.analysis.experiments`: P1's figures as functions returning their numbers;
-  :mod:`~posenc.analysis.plots` draws them in the style of :mod:`~posenc.analysis.plotting`.
+  :mod:`~posenc.analysis.plots` draws them in the style of :mod:`~posenc.analysis.plotting`;
+  :func:`analysis_embedding` builds an embedding as P1 analyses it.
 - :mod:`~posenc.analysis.layers`: the stable rank of hidden activations during training.
 """
 
 from posenc.analysis.experiments import (
+    BandwidthResponse,
     BasisData,
+    EmbeddingProfile,
     PlotData,
     Series,
+    analysis_embedding,
+    analysis_parameters,
+    bandwidth_response,
     basis_functions,
+    default_embeddings,
+    embedding_profiles,
+    matched_bandwidth,
+    matched_embeddings,
+    reference_embedders,
     similarity_vs_displacement,
     stable_rank_dp_scatter,
     stable_rank_vs_samples,
@@ -36,7 +47,7 @@ from posenc.analysis.metrics import (
     row_similarity,
     stable_rank,
 )
-from posenc.analysis.plots import render, render_basis
+from posenc.analysis.plots import render, render_basis, render_gallery, render_panels
 from posenc.analysis.plotting import save_figure
 from posenc.analysis.spectral import (
     BlockCirculant,
@@ -52,28 +63,40 @@ from posenc.analysis.theory import SR_DP_GAUSSIAN, ClosedForm, closed_form
 
 __all__ = [
     "SR_DP_GAUSSIAN",
+    "BandwidthResponse",
     "BasisData",
     "BlockCirculant",
     "ClosedForm",
+    "EmbeddingProfile",
     "LayerStableRank",
     "PlotData",
     "Series",
     "SimilarityCurve",
     "ToeplitzGram",
     "activation_stable_ranks",
+    "analysis_embedding",
+    "analysis_parameters",
+    "bandwidth_response",
     "basis_functions",
     "circulant_similarity",
     "circulant_stable_rank",
     "closed_form",
+    "default_embeddings",
     "distance_preservation",
     "embedding_distance_preservation",
     "embedding_matrix",
+    "embedding_profiles",
     "embedding_stable_rank",
     "fourier_features_similarity",
     "fourier_features_stable_rank",
     "grid_distance_preservation",
+    "matched_bandwidth",
+    "matched_embeddings",
+    "reference_embedders",
     "render",
     "render_basis",
+    "render_gallery",
+    "render_panels",
     "row_similarity",
     "save_figure",
     "shifted_basis_similarity",

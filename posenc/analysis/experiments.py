@@ -8,7 +8,16 @@ drawn, so a figure and its JSON/CSV never disagree. :mod:`posenc.analysis.plots`
 - :func:`stable_rank_dp_scatter`: P1's SR-vs-DP scatter of Gaussian and RFF embeddings at
   random bandwidths, with the curve ``SR * DP = sqrt(ln 10 / pi)``;
 - :func:`basis_functions`: a few basis functions and the Gram matrix of one embedding;
-- :func:`summarize`: SR, DP and their predictions for one embedding, as a flat record.
+- :func:`summarize`: SR, DP and their predictions for one embedding, as a flat record;
+- :func:`bandwidth_response`: SR and DP of one embedding against its bandwidth, with theory;
+- :func:`embedding_profiles`: basis functions, similarity curve and Gram matrix of each
+  embedding, for a side-by-side view (:func:`default_embeddings` builds every registered one).
+
+:func:`reference_embedders` builds P1's SR-against-N set; :func:`matched_embeddings` several
+embeddings at equal distance preservation (:func:`matched_bandwidth`, from the closed forms).
+
+Embeddings are built as P1 analyses them by :func:`analysis_embedding`: ``D`` periodic centres
+or ``D / 2`` frequencies, raw features (SR and DP do not depend on a constant scale), float64.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from scipy.optimize import brentq
+from tqdm import tqdm
 
 from posenc.analysis.measure import (
     SimilarityCurve,
@@ -33,7 +43,13 @@ from posenc.analysis.measure import (
 )
 from posenc.analysis.metrics import DEFAULT_THRESHOLD
 from posenc.analysis.theory import SR_DP_GAUSSIAN, closed_form
-from posenc.embeddings import Embedding, gaussian_sigma_to_rff_scale, make_embedding
+from posenc.embeddings import (
+    Embedding,
+    describe_embedding,
+    embedding_names,
+    gaussian_sigma_to_rff_scale,
+    make_embedding,
+)
 
 SCATTER_DIMENSIONS = (1000, 2000, 3000, 5000)
 """P1's embedding sizes D of the SR-vs-DP scatter."""
@@ -129,6 +145,148 @@ class BasisData:
             "gram_points": self.gram_points.tolist(),
             "gram": self.gram.tolist(),
         }
+
+
+# ---------------------------------------------------------------------- construction
+def analysis_parameters(
+    name: str, dim: int, periodic: bool = True, seed: int = 0
+) -> dict[str, Any]:
+    """The size parameters of P1's analysis construction of embedding ``name``.
+
+    Shifted bases get ``num_centers=dim`` and ``periodic``; Fourier features ``dim // 2``
+    frequencies (at least 1); embeddings that draw at random get ``seed``. Embeddings with a
+    fixed size (``none``, ``basic``) get nothing.
+    """
+    accepted = {parameter.name for parameter in describe_embedding(name).parameters}
+    params: dict[str, Any] = {}
+    if "num_centers" in accepted:
+        params.update(num_centers=dim, periodic=periodic)
+    if "num_frequencies" in accepted:
+        params["num_frequencies"] = max(1, dim // 2)
+    if "seed" in accepted:
+        params["seed"] = seed
+    return params
+
+
+def analysis_embedding(
+    name: str, dim: int, *, periodic: bool = True, seed: int = 0, **params: Any
+) -> Embedding:
+    """Embedding ``name`` as P1 analyses it: :func:`analysis_parameters`, then ``params``
+    (``bandwidth=`` or the embedding's own bandwidth name, and any other parameter), raw
+    features in float64."""
+    return make_embedding(
+        name,
+        normalization="none",
+        dtype=torch.float64,
+        **{**analysis_parameters(name, dim, periodic, seed), **params},
+    )
+
+
+def default_embeddings(dim: int = 256, names: Sequence[str] | None = None) -> dict[str, Embedding]:
+    """Every registered embedding (or ``names``) at its documented defaults, built by
+    :func:`analysis_embedding` with size ``dim``. Embeddings with a required parameter (the
+    user-defined ``custom`` basis needs a generator) are left out unless named."""
+    chosen = (
+        names
+        if names is not None
+        else [
+            name
+            for name in embedding_names()
+            if not any(parameter.required for parameter in describe_embedding(name).parameters)
+        ]
+    )
+    return {name: analysis_embedding(name, dim) for name in chosen}
+
+
+REFERENCE_SAMPLE_EMBEDDERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "impulse": ("impulse", {}),
+    "square wave, f = 1": ("square_wave", {"frequency": 1.0}),
+    "sine, f = 1, offset 0.7": ("sine", {"frequency": 1.0, "offset": 0.7}),
+    "Gaussian, σ = 0.01": ("gaussian", {"sigma": 0.01}),
+    "RFF, s = 5": ("rff", {"scale": 5.0}),
+}
+"""P1's SR-against-N embedders (REFERENCE section 2's table): label to (name, parameters)."""
+MATCH_SEARCH_RANGE = (1e-6, 1e3)
+"""Bandwidths searched by :func:`matched_bandwidth` (a log grid, then Brent's method)."""
+MATCH_SEARCH_SIZE = 1 << 16
+"""Size at which :func:`matched_bandwidth` evaluates closed forms (DP does not depend on it;
+a large size keeps narrow bandwidths resolved)."""
+
+
+def reference_embedders(dim: int = 10_000) -> dict[str, Embedding]:
+    """:data:`REFERENCE_SAMPLE_EMBEDDERS` built by :func:`analysis_embedding` with size ``dim``
+    (P1 uses ``D = 10000``: 10000 centres, 5000 RFF frequencies)."""
+    return {
+        label: analysis_embedding(name, dim, **params)
+        for label, (name, params) in REFERENCE_SAMPLE_EMBEDDERS.items()
+    }
+
+
+def matched_bandwidth(
+    name: str,
+    distance_preservation: float,
+    dim: int = 10_000,
+    threshold: float = DEFAULT_THRESHOLD,
+    **params: Any,
+) -> float:
+    """The bandwidth at which embedding ``name`` has the closed-form DP
+    ``distance_preservation``, so that embeddings can be compared at equal DP.
+
+    The root of ``DP(b) - target`` is bracketed on a log grid of 16 bandwidths spanning
+    :data:`MATCH_SEARCH_RANGE` and refined by Brent's method (``params`` set the embedding's
+    other parameters). ``ValueError`` if ``name`` has no closed form, if no bandwidth in the
+    range reaches the target, or if the bandwidth found spans fewer than two centre spacings
+    at size ``dim`` (where the centres, not the generator, set DP).
+    """
+    if not (math.isfinite(distance_preservation) and 0 < distance_preservation < 0.5):
+        raise ValueError(f"target DP must be in (0, 1/2), got {distance_preservation!r}")
+    search_dim = max(dim, MATCH_SEARCH_SIZE)
+
+    def excess(log_bandwidth: float) -> float:
+        bandwidth = math.exp(log_bandwidth)
+        form = closed_form(analysis_embedding(name, search_dim, bandwidth=bandwidth, **params))
+        if form is None:
+            return math.nan
+        return form.distance_preservation(threshold) - distance_preservation
+
+    grid = np.linspace(*np.log(MATCH_SEARCH_RANGE), 16)
+    values = [excess(float(point)) for point in grid]
+    if all(math.isnan(value) for value in values):
+        raise ValueError(f"embedding {name!r} has no closed-form DP to match")
+    brackets = [
+        index
+        for index in range(len(grid) - 1)
+        if values[index] * values[index + 1] <= 0  # False when either is NaN
+    ]
+    if not brackets:
+        raise ValueError(
+            f"no {name!r} bandwidth in {MATCH_SEARCH_RANGE} has a closed-form DP of "
+            f"{distance_preservation:g}"
+        )
+    index = brackets[0]
+    bandwidth = math.exp(brentq(excess, grid[index], grid[index + 1], xtol=1e-13))
+    if closed_form(analysis_embedding(name, dim, bandwidth=bandwidth, **params)) is None:
+        raise ValueError(
+            f"{name!r} at DP {distance_preservation:g} needs bandwidth {bandwidth:.4g}, too "
+            f"narrow for {dim} centres (the closed form needs two centre spacings)"
+        )
+    return bandwidth
+
+
+def matched_embeddings(
+    names: Sequence[str],
+    distance_preservation: float,
+    dim: int = 10_000,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[str, Embedding]:
+    """Each embedding of ``names`` (size ``dim``) at the bandwidth of
+    :func:`matched_bandwidth`, labelled ``"name bandwidth=value"``: equal DP, different SR."""
+    embeddings = {}
+    for name in names:
+        value = matched_bandwidth(name, distance_preservation, dim, threshold)
+        embedding = analysis_embedding(name, dim, bandwidth=value)
+        embeddings[f"{name} {embedding.bandwidth_name}={value:.4g}"] = embedding
+    return embeddings
 
 
 # ------------------------------------------------------------------------- experiments
@@ -363,18 +521,116 @@ def summarize(
     }
 
 
+@dataclass(frozen=True)
+class BandwidthResponse:
+    """SR and DP of one embedding at several bandwidths: one record per bandwidth
+    (:func:`summarize`'s keys) and the two figures, measured beside theory."""
+
+    rows: list[dict[str, Any]]
+    stable_rank: PlotData
+    distance_preservation: PlotData
+
+
+def bandwidth_response(
+    name: str,
+    bandwidths: Sequence[float],
+    num_samples: int,
+    threshold: float = DEFAULT_THRESHOLD,
+    **params: Any,
+) -> BandwidthResponse:
+    """SR and DP of embedding ``name`` on ``N`` samples ``k / N`` at every bandwidth, beside
+    their closed forms (REFERENCE section 2's tables use the Gaussian with ``N = D = 10000``).
+
+    Each embedding is :func:`analysis_embedding` with ``dim = num_samples``; ``params`` set
+    its other parameters.
+    """
+    values = sorted({float(value) for value in bandwidths})
+    if not values:
+        raise ValueError("give at least one bandwidth")
+    bandwidth_name = describe_embedding(name).bandwidth_name
+    if bandwidth_name is None:
+        raise ValueError(f"embedding {name!r} has no bandwidth parameter to vary")
+    rows = [
+        summarize(
+            f"{name} {bandwidth_name}={value:g}",
+            analysis_embedding(name, num_samples, bandwidth=value, **params),
+            num_samples,
+            threshold,
+        )
+        for value in values
+    ]
+    x = np.array(values)
+    plots = []
+    for key, ylabel in (
+        ("stable_rank", "stable rank"),
+        ("distance_preservation", "distance preservation DP"),
+    ):
+        series = [Series(name, x, np.array([row[key] for row in rows]), marker="o")]
+        theory = [row[f"theory_{key}"] for row in rows]
+        if all(value is not None for value in theory):
+            series.append(Series(f"{name} theory", x, np.array(theory), theory=True))
+        plots.append(
+            PlotData(
+                f"{key}_vs_{bandwidth_name}",
+                f"{name}, N = {num_samples}, DP threshold {threshold:g}",
+                f"{bandwidth_name} (unit domain)" if bandwidth_name != "scale" else "scale",
+                ylabel,
+                tuple(series),
+                xscale="log",
+                yscale="log",
+            )
+        )
+    return BandwidthResponse(rows, *plots)
+
+
+@dataclass(frozen=True)
+class EmbeddingProfile:
+    """One embedding seen three ways: basis functions and Gram matrix (``basis``), the
+    similarity curve beside its theory (``similarity``), and its SR/DP record (``summary``)."""
+
+    label: str
+    formula: str
+    basis: BasisData
+    similarity: PlotData
+    summary: dict[str, Any]
+
+
+def embedding_profiles(
+    embeddings: Mapping[str, Embedding],
+    num_samples: int,
+    window: float | None = None,
+    num_functions: int = 5,
+    gram_points: int = 64,
+) -> list[EmbeddingProfile]:
+    """A profile of every 1D embedding: ``num_functions`` basis functions, the Gram matrix of
+    ``gram_points`` samples, and the similarity to the centre of ``num_samples`` samples
+    within ``window`` (default: each embedding's own, see :func:`similarity_vs_displacement`).
+    """
+    profiles = []
+    for label, embedding in embeddings.items():
+        curve = similarity_curve(embedding, num_samples)
+        basis = basis_functions(
+            embedding, label, num_functions=num_functions, gram_points=gram_points
+        )
+        profiles.append(
+            EmbeddingProfile(
+                label,
+                embedding.formula,
+                basis,
+                similarity_vs_displacement(
+                    {label: embedding}, num_samples, window, curves={label: curve}
+                ),
+                summarize(label, embedding, num_samples, curve=curve),
+            )
+        )
+    return profiles
+
+
 def _scatter_embeddings(dimension: int, sigma: float, seed: int) -> dict[str, Embedding]:
     """P1's pair at one bandwidth: periodic Gaussian basis and RFF at the matched scale."""
-    common = {"normalization": "none", "dtype": torch.float64}
     return {
-        "gaussian": make_embedding(
-            "gaussian", sigma=sigma, num_centers=dimension, periodic=True, **common
-        ),
-        "rff": make_embedding(
-            "rff",
-            scale=gaussian_sigma_to_rff_scale(sigma),
-            num_frequencies=dimension // 2,
-            seed=seed,
-            **common,
+        "gaussian": analysis_embedding("gaussian", dimension, sigma=sigma),
+        "rff": analysis_embedding(
+            "rff", dimension, seed=seed, scale=gaussian_sigma_to_rff_scale(sigma)
         ),
     }

@@ -102,10 +102,16 @@ def new_figure(
     ``height`` defaults to ``0.75 width / ncols`` per row (4:3 panels).
     """
     height = nrows * 0.75 * width / ncols if height is None else height
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = blank_figure(width, height)
     axes = figure.subplots(nrows, ncols, squeeze=True)
     return figure, axes
+
+
+def blank_figure(width: float, height: float) -> Figure:
+    """An empty Agg figure with constrained layout, for layouts of sub-figures."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:

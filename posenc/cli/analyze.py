@@ -36,6 +36,7 @@ from posenc.analysis import (
 from posenc.analysis.experiments import (
     SCATTER_DIMENSIONS,
     SCATTER_SIGMA_RANGE,
+    analysis_parameters,
     check_scatter_arguments,
 )
 from posenc.analysis.measure import working_matrix_shape
@@ -229,7 +230,8 @@ def resolve_embeddings(args: argparse.Namespace) -> list[Analysed]:
         cls = embedding_class(name)
         values = _bandwidths(name, cls.bandwidth_name, args.bandwidth, own)
         for value in values:
-            params = {**_size_params(cls, args.dim, not args.no_periodic, args.seed), **extra[name]}
+            size = analysis_parameters(name, args.dim, not args.no_periodic, args.seed)
+            params = {**size, **extra[name]}
             if value is not None:
                 params[cls.bandwidth_name] = value
             embedding = make_embedding(name, normalization="none", dtype=torch.float64, **params)
@@ -250,18 +252,6 @@ def _bandwidths(
     if values and bandwidth_name is None:
         raise ValueError(f"embedding {name!r} has no bandwidth parameter to set")
     return list(values) if values else [None]
-
-
-def _size_params(cls: type[Embedding], dim: int, periodic: bool, seed: int) -> dict[str, Any]:
-    accepted = _accepted(cls)
-    params: dict[str, Any] = {}
-    if "num_centers" in accepted:
-        params.update(num_centers=dim, periodic=periodic)
-    if "num_frequencies" in accepted:
-        params["num_frequencies"] = max(1, dim // 2)
-    if "seed" in accepted:
-        params["seed"] = seed
-    return params
 
 
 def _parse_params(items: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -8,8 +8,7 @@ from typing import Any
 
 from posenc.embeddings import describe_embedding, embedding_class, embedding_names
 from posenc.embeddings.registry import EmbeddingInfo, ParameterInfo
-
-_COMMON_PARAMETERS = {"in_dim", "compose", "normalization", "dtype", "periodic", "trainable"}
+from posenc.reports import embedding_catalog
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,31 +33,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.name:
         print(_details(infos[0]))
     else:
-        print(_table(infos))
+        print(embedding_catalog(names))
     return 0
-
-
-def _key_defaults(info: EmbeddingInfo) -> str:
-    return " ".join(
-        f"{parameter.name}={parameter.shown_default}"
-        for parameter in info.parameters
-        if parameter.name not in _COMMON_PARAMETERS
-    )
-
-
-def _table(infos: list[EmbeddingInfo]) -> str:
-    header = ("NAME", "FAMILY", "BANDWIDTH", "DEFAULTS", "FORMULA")
-    rows = [header] + [
-        (info.name, info.family, info.bandwidth_name or "-", _key_defaults(info), info.formula)
-        for info in infos
-    ]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
-        + "  "
-        + row[-1]
-        for row in rows
-    )
 
 
 def _details(info: EmbeddingInfo) -> str:

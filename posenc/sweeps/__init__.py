@@ -36,12 +36,15 @@ from posenc.sweeps.executors import (
 )
 from posenc.sweeps.plots import (
     SweepPoint,
+    best_points,
+    best_table,
     draw_figures,
     figure_psnr_vs_bandwidth,
     figure_psnr_vs_dp,
     figure_psnr_vs_stable_rank,
     figure_reconstructions,
     figure_sr_vs_dp,
+    figure_stable_rank_vs_bandwidth,
     load_points,
 )
 from posenc.sweeps.runner import SweepSummary, export_results, prepare_folder, run_sweep
@@ -77,6 +80,8 @@ __all__ = [
     "SweepSummary",
     "auto_bandwidths",
     "batch_key",
+    "best_points",
+    "best_table",
     "draw_figures",
     "export_results",
     "figure_psnr_vs_bandwidth",
@@ -84,6 +89,7 @@ __all__ = [
     "figure_psnr_vs_stable_rank",
     "figure_reconstructions",
     "figure_sr_vs_dp",
+    "figure_stable_rank_vs_bandwidth",
     "fit_batched",
     "load_points",
     "load_sweep_file",

@@ -17,6 +17,11 @@ Nothing here reads a run from memory: :func:`load_points` reads the finished row
   column per bandwidth across the sweep (at most :data:`GRID_COLUMNS`), for each signal and
   model (numbered when there are several).
 
+:func:`figure_stable_rank_vs_bandwidth` (not drawn by :func:`draw_figures`) shows the stable
+rank of each run's embedded training matrix against bandwidth, a panel per embedding.
+:func:`best_points` picks the run with the highest test PSNR of each embedding (per signal
+and model) and :func:`best_table` shows them as a :class:`~posenc.reports.Table`.
+
 Colour: when every embedding shares one bandwidth parameter the colour is its log10; when
 they differ (sigma, scale, width ...) it is each point's log position within its own
 embedding's range, from the widest basis (0) to the narrowest (1, the highest stable rank:
@@ -54,6 +59,7 @@ from posenc.analysis.plotting import (
 from posenc.analysis.theory import SR_DP_GAUSSIAN
 from posenc.data import Signal
 from posenc.neural_fields import FitConfig
+from posenc.reports import Table
 from posenc.sweeps.executors import load_signal
 from posenc.sweeps.store import FINISHED, STORE_NAME, ResultStore
 
@@ -224,6 +230,39 @@ def figure_sr_vs_dp(points: Sequence[SweepPoint]) -> Figure:
 
 
 @styled
+def figure_stable_rank_vs_bandwidth(points: Sequence[SweepPoint]) -> Figure:
+    """Stable rank of the embedded training matrix against bandwidth, a panel per embedding
+    (mean over seeds), with a dotted line at ``N``, the number of training samples: a linear
+    model memorises them once SR approaches ``N``."""
+    swept = [point for point in points if point.bandwidth is not None] or list(points)
+    embeddings = _ordered(swept, lambda p: p.embedding)
+    facets = _ordered(swept, lambda p: p.facet)
+    figure, axes = _panels(len(embeddings))
+    for ax, embedding in zip(axes, embeddings, strict=False):
+        mine = [point for point in swept if point.embedding == embedding]
+        for index, facet in enumerate(facets):
+            chosen = [point for point in mine if point.facet == facet]
+            if not chosen:
+                continue
+            values = sorted({point.bandwidth for point in chosen}, key=lambda b: b or 0.0)
+            ranks = [
+                float(np.mean([p.stable_rank for p in chosen if p.bandwidth == value]))
+                for value in values
+            ]
+            label = facet if len(facets) > 1 else "measured"
+            x = [value if value is not None else math.nan for value in values]
+            ax.plot(x, ranks, "-o", color=PALETTE[index % len(PALETTE)], label=label)
+        for count in sorted({point.num_train for point in mine}):
+            ax.axhline(count, color="0.4", lw=0.8, ls=":", label=f"N = {count}")
+        _log_if_wide(ax, [point.bandwidth for point in mine if point.bandwidth is not None])
+        ax.set_yscale("log")
+        name = mine[0].bandwidth_name or "bandwidth"
+        label_axes(ax, name, "stable rank", embedding)
+        ax.legend()
+    return figure
+
+
+@styled
 def figure_reconstructions(points: Sequence[SweepPoint]) -> Figure:
     """Reconstructions across the sweep: a row per embedding, a column per bandwidth (at
     most :data:`GRID_COLUMNS`, evenly spread), for the lowest seed; titles give the
@@ -253,6 +292,44 @@ def figure_reconstructions(points: Sequence[SweepPoint]) -> Figure:
         grid[row, 0].set_ylabel(name)
     figure.suptitle(f"{chosen[0].facet}, seed {seed}")
     return figure
+
+
+# ------------------------------------------------------------------------ tables
+BEST_COLUMNS = {
+    "signal": "signal",
+    "model": "model",
+    "embedding": "embedding",
+    "bandwidth_name": "parameter",
+    "bandwidth": "bandwidth",
+    "train_psnr": "train PSNR (dB)",
+    "test_psnr": "test PSNR (dB)",
+    "stable_rank": "SR",
+    "distance_preservation": "DP",
+    "runs": "runs",
+}
+"""Keys of the records behind :func:`best_table`, and their headers."""
+
+
+def best_points(points: Sequence[SweepPoint]) -> list[SweepPoint]:
+    """The run with the highest test PSNR for each signal, model and embedding (over every
+    bandwidth and seed), in the order the groups first occur in ``points``."""
+    groups = _ordered(points, lambda p: (p.facet, p.embedding))
+    return [
+        max((p for p in points if (p.facet, p.embedding) == group), key=lambda p: p.test_psnr)
+        for group in groups
+    ]
+
+
+def best_table(points: Sequence[SweepPoint], title: str = "") -> Table:
+    """:func:`best_points` as a table: the bandwidth of each embedding's best test PSNR, its
+    train PSNR, SR and DP, and how many runs of that embedding the sweep has."""
+    records = []
+    for best in best_points(points):
+        same = [p for p in points if (p.facet, p.embedding) == (best.facet, best.embedding)]
+        record = {key: getattr(best, key) for key in BEST_COLUMNS if key != "runs"}
+        records.append({**record, "runs": len(same)})
+    formats = {"train_psnr": ".2f", "test_psnr": ".2f", "stable_rank": ".1f"}
+    return Table.from_records(records, BEST_COLUMNS, title, formats=formats)
 
 
 # ------------------------------------------------------------------------ helpers
