@@ -97,7 +97,13 @@ def _write_one_pixel(path) -> str:
         (lambda tmp: ["--embedding", "gausian"], "unknown embedding 'gausian'"),
         (lambda tmp: ["--sigma", "-1"], "sigma must be a finite number > 0"),
         (lambda tmp: ["--sigma", "nan"], "sigma must be a finite number > 0"),
-        (lambda tmp: ["--size", "2048", "--num-centers", "100000"], "GiB"),
+        # Dense rows of 2 x 100000 features for a million pixels; and even the per-axis
+        # lookup table of 2 x 10^6 features for 4096 + 4096 coordinates is too large.
+        (
+            lambda tmp: ["--size", "2048", "--num-centers", "100000", "--first-layer", "dense"],
+            "GiB",
+        ),
+        (lambda tmp: ["--size", "4096", "--num-centers", "1000000"], "GiB"),
         (lambda tmp: ["--solver", "closed-form"], "closed-form"),
         (lambda tmp: ["--param", "oops"], "KEY=VALUE"),
     ],
