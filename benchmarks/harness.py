@@ -29,8 +29,12 @@ if str(REPO_ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from posenc.neural_fields import build_model, psnr  # noqa: E402
-from posenc.neural_fields.fitting import build_embedding, make_adam  # noqa: E402
+from posenc.neural_fields import psnr  # noqa: E402
+from posenc.neural_fields.fitting import (  # noqa: E402
+    build_config_model,
+    build_embedding,
+    make_adam,
+)
 from posenc.neural_fields.problems import FlatProblem  # noqa: E402
 
 COLUMNS = ("benchmark", "case", "metric", "value", "unit", "target", "met", "note")
@@ -203,15 +207,7 @@ def build_training(config: Any, signal: Any, split: Any, first_layer: str) -> tu
     embedding = build_embedding(config, signal.ndim).to(device)
     problem = FlatProblem.build(signal, split, embedding, device, first_layer)
     torch.manual_seed(config.seed)
-    model = build_model(
-        config.model,
-        in_features=embedding.out_dim,
-        out_channels=signal.channels,
-        depth=config.depth,
-        width=config.width,
-        sigmoid=config.sigmoid,
-        in_dim=signal.ndim,
-    ).to(device=device, dtype=config.torch_dtype)
+    model = build_config_model(config, embedding, signal).to(device)
     return problem, model, make_adam(model.parameters(), config)
 
 

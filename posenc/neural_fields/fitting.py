@@ -169,16 +169,7 @@ def fit(
     else:
         problem = FlatProblem.build(signal, split, embedding, device, plan.kind)
     embedded = time.perf_counter()
-    model = build_model(
-        config.model,
-        in_features=embedding.factor_dim if embedding.separable else embedding.out_dim,
-        out_channels=signal.channels,
-        depth=config.depth,
-        width=config.width,
-        sigmoid=config.sigmoid,
-        in_dim=signal.ndim,
-        siren_omega=config.siren_omega,
-    ).to(device=device, dtype=config.torch_dtype)
+    model = build_config_model(config, embedding, signal).to(device)
     if config.solver == "adam":
         history = train_adam(problem, model, config, callbacks, progress)
     else:
@@ -230,6 +221,21 @@ def load_config_signal(config: FitConfig) -> Signal:
     if is_signal_spec(config.signal):
         return load_source(config.signal)
     return load_source(config.signal, size=config.size, gray=config.gray)
+
+
+def build_config_model(config: FitConfig, embedding: Embedding, signal: Signal) -> nn.Module:
+    """The configured model for ``embedding``'s features of ``signal``, in the config's dtype
+    (on the CPU; move it to the device). Its initial weights follow the torch seed."""
+    return build_model(
+        config.model,
+        in_features=embedding.factor_dim if embedding.separable else embedding.out_dim,
+        out_channels=signal.channels,
+        depth=config.depth,
+        width=config.width,
+        sigmoid=config.sigmoid,
+        in_dim=signal.ndim,
+        siren_omega=config.siren_omega,
+    ).to(dtype=config.torch_dtype)
 
 
 def build_embedding(config: FitConfig, in_dim: int, normalization: str | None = None) -> Embedding:

@@ -35,11 +35,12 @@ from posenc.data import Signal, Split, make_split
 from posenc.embeddings import Embedding, describe_embedding
 from posenc.neural_fields import FitConfig, FitResult, TrainingHistory, psnr, validate_config
 from posenc.neural_fields.fitting import (
+    build_config_model,
     build_embedding,
     check_memory,
     estimate_fit_bytes,
 )
-from posenc.neural_fields.models import MLPField, build_model
+from posenc.neural_fields.models import MLPField
 from posenc.neural_fields.problems import FlatProblem
 
 BATCHABLE_MODELS = ("linear", "mlp")
@@ -179,16 +180,7 @@ def _prepare(signal: Signal, config: FitConfig, device: torch.device) -> _Member
     embedding = build_embedding(config, signal.ndim).to(device)
     problem = FlatProblem.build(signal, split, embedding, device)
     embedded = time.perf_counter()
-    model = build_model(
-        config.model,
-        in_features=embedding.out_dim,
-        out_channels=signal.channels,
-        depth=config.depth,
-        width=config.width,
-        sigmoid=config.sigmoid,
-        in_dim=signal.ndim,
-        siren_omega=config.siren_omega,
-    ).to(device=device, dtype=config.torch_dtype)
+    model = build_config_model(config, embedding, signal).to(device)
     return _Member(config, split, embedding, problem, model, embedded - start)
 
 
