@@ -79,6 +79,13 @@ def _add_embedding_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bandwidth", type=float, help="the embedding's bandwidth parameter")
     for name in BANDWIDTH_FLAGS:
         group.add_argument(f"--{name}", type=float, help=f"set the embedding's {name}")
+    add_embedding_parameter_flags(group)
+    group.add_argument("--normalization", choices=NORMALIZATIONS)
+
+
+def add_embedding_parameter_flags(group: argparse._ArgumentGroup) -> None:
+    """The flags of :data:`EMBEDDING_FLAGS` and ``--param KEY=VALUE``: embedding parameters
+    other than the bandwidth, shared by ``fit`` and ``sweep``."""
     group.add_argument("--num-centers", type=int, help="centres per axis (shifted bases)")
     group.add_argument("--num-frequencies", type=int, help="frequencies (Fourier features)")
     group.add_argument("--compose", choices=(*AXIS_COMPOSITIONS, "isotropic"))
@@ -91,7 +98,6 @@ def _add_embedding_flags(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="any other embedding parameter (repeatable)",
     )
-    group.add_argument("--normalization", choices=NORMALIZATIONS)
 
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:

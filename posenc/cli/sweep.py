@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from posenc.cli.fit import BANDWIDTH_FLAGS, EMBEDDING_FLAGS
+from posenc.cli.fit import BANDWIDTH_FLAGS, EMBEDDING_FLAGS, add_embedding_parameter_flags
 from posenc.cli.params import parse_key_values
 from posenc.embeddings import describe_embedding, embedding_class
-from posenc.embeddings.base import AXIS_COMPOSITIONS, NORMALIZATIONS
+from posenc.embeddings.base import NORMALIZATIONS
 from posenc.neural_fields.config import DTYPES, PROTOCOLS, SOLVERS, SPLITS
 from posenc.neural_fields.models import MODEL_KINDS
 
@@ -145,18 +145,7 @@ def _add_fit_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--last-k", type=int, help="steps averaged for the *_last PSNRs")
     group.add_argument("--device", help="cpu (default) or cuda[:N]")
     group.add_argument("--dtype", choices=list(DTYPES))
-    group.add_argument("--num-centers", type=int, help="centres per axis (shifted bases)")
-    group.add_argument("--num-frequencies", type=int, help="frequencies (Fourier features)")
-    group.add_argument("--compose", choices=(*AXIS_COMPOSITIONS, "isotropic"))
-    group.add_argument("--periodic", action="store_true", default=None, help="wrap the basis")
-    group.add_argument("--truncate", type=float, help="Gaussian cut-off in sigmas")
-    group.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other embedding parameter (repeatable)",
-    )
+    add_embedding_parameter_flags(group)
 
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
