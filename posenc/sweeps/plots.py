@@ -160,28 +160,46 @@ def draw_figures(folder: Path) -> list[Path]:
 @styled
 def figure_psnr_vs_bandwidth(points: Sequence[SweepPoint]) -> Figure:
     """Train (dashed) and test (solid) PSNR against bandwidth, a panel per embedding."""
-    swept = [point for point in points if point.bandwidth is not None]
-    if not swept:
-        swept = list(points)
-    embeddings = _ordered(swept, lambda p: p.embedding)
-    facets = _ordered(swept, lambda p: p.facet)
-    figure, axes = _panels(len(embeddings))
-    for ax, embedding in zip(axes, embeddings, strict=False):
-        mine = [point for point in swept if point.embedding == embedding]
-        for index, facet in enumerate(facets):
-            chosen = [point for point in mine if point.facet == facet]
-            if not chosen:
-                continue
-            colour = PALETTE[index % len(PALETTE)]
-            suffix = f" ({facet})" if len(facets) > 1 else ""
+    figure, panels = _bandwidth_panels(points)
+    for ax, embedding, mine, groups in panels:
+        for colour, facet, chosen in groups:
+            suffix = f" ({facet})" if facet else ""
             bandwidths, train, test = _seed_means(chosen)
             ax.plot(bandwidths, test, "-o", color=colour, label=f"test{suffix}")
             ax.plot(bandwidths, train, "--", color=colour, label=f"train{suffix}")
-        _log_if_wide(ax, [point.bandwidth for point in mine if point.bandwidth is not None])
-        name = mine[0].bandwidth_name or "bandwidth"
-        label_axes(ax, name, "PSNR (dB)", embedding)
-        ax.legend()
+        _finish_bandwidth_panel(ax, embedding, mine, "PSNR (dB)")
     return figure
+
+
+def _bandwidth_panels(
+    points: Sequence[SweepPoint],
+) -> tuple[Figure, list[tuple[Axes, str, list[SweepPoint], list[tuple[str, str, list]]]]]:
+    """A panel per embedding over the swept points (all points if none has a bandwidth):
+    ``(figure, panels)``, each panel ``(ax, embedding, its points, groups)`` with one group
+    ``(colour, facet, points)`` per signal and model it has; ``facet`` is empty when the
+    sweep has a single one."""
+    swept = [point for point in points if point.bandwidth is not None] or list(points)
+    embeddings = _ordered(swept, lambda p: p.embedding)
+    facets = _ordered(swept, lambda p: p.facet)
+    figure, axes = _panels(len(embeddings))
+    panels = []
+    for ax, embedding in zip(axes, embeddings, strict=False):
+        mine = [point for point in swept if point.embedding == embedding]
+        groups = [
+            (PALETTE[index % len(PALETTE)], facet if len(facets) > 1 else "", chosen)
+            for index, facet in enumerate(facets)
+            if (chosen := [point for point in mine if point.facet == facet])
+        ]
+        panels.append((ax, embedding, mine, groups))
+    return figure, panels
+
+
+def _finish_bandwidth_panel(ax: Axes, embedding: str, mine: list[SweepPoint], y_label: str) -> None:
+    """Log bandwidth axis where the values span decades, labels named after the bandwidth
+    parameter, legend."""
+    _log_if_wide(ax, [point.bandwidth for point in mine if point.bandwidth is not None])
+    label_axes(ax, mine[0].bandwidth_name or "bandwidth", y_label, embedding)
+    ax.legend()
 
 
 @styled
@@ -234,31 +252,20 @@ def figure_stable_rank_vs_bandwidth(points: Sequence[SweepPoint]) -> Figure:
     """Stable rank of the embedded training matrix against bandwidth, a panel per embedding
     (mean over seeds), with a dotted line at ``N``, the number of training samples: a linear
     model memorises them once SR approaches ``N``."""
-    swept = [point for point in points if point.bandwidth is not None] or list(points)
-    embeddings = _ordered(swept, lambda p: p.embedding)
-    facets = _ordered(swept, lambda p: p.facet)
-    figure, axes = _panels(len(embeddings))
-    for ax, embedding in zip(axes, embeddings, strict=False):
-        mine = [point for point in swept if point.embedding == embedding]
-        for index, facet in enumerate(facets):
-            chosen = [point for point in mine if point.facet == facet]
-            if not chosen:
-                continue
+    figure, panels = _bandwidth_panels(points)
+    for ax, embedding, mine, groups in panels:
+        for colour, facet, chosen in groups:
             values = sorted({point.bandwidth for point in chosen}, key=lambda b: b or 0.0)
             ranks = [
                 float(np.mean([p.stable_rank for p in chosen if p.bandwidth == value]))
                 for value in values
             ]
-            label = facet if len(facets) > 1 else "measured"
             x = [value if value is not None else math.nan for value in values]
-            ax.plot(x, ranks, "-o", color=PALETTE[index % len(PALETTE)], label=label)
+            ax.plot(x, ranks, "-o", color=colour, label=facet or "measured")
         for count in sorted({point.num_train for point in mine}):
             ax.axhline(count, color="0.4", lw=0.8, ls=":", label=f"N = {count}")
-        _log_if_wide(ax, [point.bandwidth for point in mine if point.bandwidth is not None])
         ax.set_yscale("log")
-        name = mine[0].bandwidth_name or "bandwidth"
-        label_axes(ax, name, "stable rank", embedding)
-        ax.legend()
+        _finish_bandwidth_panel(ax, embedding, mine, "stable rank")
     return figure
 
 
