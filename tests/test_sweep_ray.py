@@ -24,7 +24,6 @@ from posenc.sweeps import (
     FINISHED,
     BatchedExecutor,
     Executor,
-    ResultStore,
     SequentialExecutor,
     resolve_sweep,
     run_sweep,
@@ -32,21 +31,12 @@ from posenc.sweeps import (
 from posenc.sweeps.executors import load_signal
 from posenc.sweeps.ray_executor import MISSING_EXTRA, RayExecutor, compute_job
 from tests.conftest import REPO_ROOT
+from tests.test_sweep_runner import SWEEP, rows
 
 RAY_REASON = "the Ray tests need the 'ray' extra: pip install 'posenc[ray]'"
 RAY_CPUS = 2
 
-SWEEP = {
-    "sweep": {
-        "signals": ["camera:row=200"],
-        "embeddings": ["gaussian"],
-        "bandwidths": [0.0005, 0.005, 0.05],
-        "models": ["linear"],
-        "seeds": [0, 1],
-    },
-    "fit": {"steps": 20, "eval_every": 10, "last_k": 5, "sigmoid": False},
-    "embedding_params": {"num_centers": 64},
-}
+# SWEEP (from the runner's tests) as command-line flags.
 SWEEP_FLAGS = [
     "--signal", "camera:row=200", "--embedding", "gaussian", "--sigma", "0.0005,0.005,0.05",
     "--model", "linear", "--seeds", "0", "1", "--steps", "20", "--eval-every", "10",
@@ -71,11 +61,6 @@ def ray_cluster(ray_module: Any) -> Iterator[Any]:
     ray_module.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False)
     yield ray_module
     ray_module.shutdown()
-
-
-def rows(folder: Path) -> dict[str, dict]:
-    with ResultStore(folder / "results.sqlite") as store:
-        return {row["key"]: row for row in store.rows()}
 
 
 def psnrs(folder: Path) -> dict[str, tuple[float, float]]:
