@@ -16,6 +16,7 @@ torch has one; per-step losses stay on the device, and test PSNR is evaluated on
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -368,10 +369,11 @@ class PeakMemory:
 
     CUDA: ``torch.cuda.max_memory_allocated`` over the block minus the allocated bytes at its
     start. CPU (Linux): the resident-set high-water mark (``VmHWM``), reset at the start by
-    writing ``5`` to ``/proc/self/clear_refs``, minus the resident set then (``VmRSS``); it
-    counts every allocation of the process, including other threads', but not memory the C
-    allocator hands out again from blocks freed earlier and still resident (glibc does so for
-    blocks up to 32 MiB). ``None`` where neither is available.
+    writing ``5`` to ``/proc/self/clear_refs`` after collecting garbage (so that earlier work
+    freed during the block cannot hide its allocations), minus the resident set then
+    (``VmRSS``); it counts every allocation of the process, including other threads', but not
+    memory the C allocator hands out again from blocks freed earlier and still resident
+    (glibc does so for blocks up to 32 MiB). ``None`` where neither is available.
     """
 
     def __init__(self, device: torch.device) -> None:
@@ -385,6 +387,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.baseline = torch.cuda.memory_allocated(self.device)
             return
+        gc.collect()
         try:
             with open("/proc/self/clear_refs", "w") as clear_refs:
                 clear_refs.write("5")
