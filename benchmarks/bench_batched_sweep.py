@@ -32,9 +32,14 @@ from typing import Any
 import harness
 import numpy as np
 
-from posenc.neural_fields import FitConfig, FitResult, fit, resolve_config
-from posenc.neural_fields.fitting import load_config_signal
-from posenc.sweeps import fit_batched
+from posenc.neural_fields import (
+    FitConfig,
+    FitResult,
+    fit,
+    fit_batched,
+    load_config_signal,
+    resolve_config,
+)
 
 SIGMAS = np.logspace(-4, -1, 16)
 TEST_FIELDS = ("test_psnr", "heldout_psnr", "test_psnr_last")

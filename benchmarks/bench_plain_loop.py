@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from posenc.data import Signal, load_source
 from posenc.neural_fields import PROTOCOLS, FitConfig, fit, resolve_config
-from posenc.neural_fields.fitting import PeakMemory
+from posenc.neural_fields.memory import PeakMemory
 
 SETTINGS = {
     "quick": {"size": 128, "steps": 20},

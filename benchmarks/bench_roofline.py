@@ -26,8 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from posenc.data import make_split
-from posenc.neural_fields import resolve_config
-from posenc.neural_fields.fitting import load_config_signal, train_step
+from posenc.neural_fields import load_config_signal, resolve_config
+from posenc.neural_fields.fitting import train_step
 from posenc.neural_fields.sparse import SparseFeatures
 
 SETTINGS = {"quick": {"size": 128, "repeats": 3}, "default": {"size": 512, "repeats": 5}}

@@ -34,8 +34,7 @@ from posenc.analysis import matched_bandwidth
 from posenc.analysis.plotting import PAGE_WIDTH, new_figure, styled
 from posenc.analysis.theory import rff_distance_preservation
 from posenc.data import Signal
-from posenc.neural_fields import FitConfig, FitResult, fit, resolve_config
-from posenc.neural_fields.fitting import load_config_signal
+from posenc.neural_fields import FitConfig, FitResult, fit, load_config_signal, resolve_config
 from posenc.reports import Table
 
 P3_RFF_SCALE = 10.0

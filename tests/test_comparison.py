@@ -20,7 +20,7 @@ from posenc.comparison import (
 )
 from posenc.data import load_source
 from posenc.neural_fields import PROTOCOLS, fit
-from posenc.neural_fields.fitting import build_embedding
+from posenc.neural_fields.pipeline import build_embedding
 
 TINY = {"size": 16, "steps": 4, "width": 8, "last_k": 2, "eval_every": 2}
 

@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from posenc.neural_fields import fit, resolve_config
-from posenc.neural_fields.fitting import load_config_signal
+from posenc.neural_fields import fit, fit_batched, load_config_signal, resolve_config
 from posenc.sequence import resolve_config as resolve_sequence_config
 from posenc.sequence import train
-from posenc.sweeps import fit_batched
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA device; this machine has none"

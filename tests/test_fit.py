@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from posenc.data import load_source
-from posenc.neural_fields import PROTOCOLS, FitConfig, fit, resolve_config, save_fit
-from posenc.neural_fields.fitting import load_config_signal, psnr
+from posenc.neural_fields import (
+    PROTOCOLS,
+    FitConfig,
+    fit,
+    load_config_signal,
+    psnr,
+    resolve_config,
+    save_fit,
+)
 
 
 def quick(**overrides) -> FitConfig:

@@ -10,8 +10,7 @@ import torch
 
 from posenc.analysis import stable_rank
 from posenc.embeddings import make_embedding
-from posenc.neural_fields import build_model, fit, resolve_config
-from posenc.neural_fields.fitting import load_config_signal
+from posenc.neural_fields import build_model, fit, load_config_signal, resolve_config
 from posenc.neural_fields.sparse import (
     SparseFeatures,
     active_center_features,

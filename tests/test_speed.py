@@ -9,13 +9,9 @@ from torch.profiler import ProfilerActivity, profile
 
 from posenc.data import make_split
 from posenc.neural_fields import build_model, fit, resolve_config
-from posenc.neural_fields.fitting import (
-    PeakMemory,
-    build_embedding,
-    load_config_signal,
-    make_adam,
-    train_step,
-)
+from posenc.neural_fields.fitting import make_adam, train_step
+from posenc.neural_fields.memory import PeakMemory
+from posenc.neural_fields.pipeline import build_embedding, load_config_signal
 from posenc.neural_fields.problems import FlatProblem
 
 

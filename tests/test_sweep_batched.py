@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from posenc.neural_fields import FitConfig, build_model, fit, resolve_config
-from posenc.neural_fields.fitting import load_config_signal
-from posenc.sweeps.batched import BatchedMLP, batch_key, fit_batched
+from posenc.neural_fields import (
+    FitConfig,
+    build_model,
+    fit,
+    fit_batched,
+    load_config_signal,
+    resolve_config,
+)
+from posenc.neural_fields.batched import BatchedMLP, batch_key
 from posenc.sweeps.executors import RunTask, plan_jobs
 
 LINEAR_1D = {
@@ -41,8 +47,33 @@ def configs(base: dict, bandwidths: list[float], seeds: list[int], **params) -> 
     ]
 
 
+MEASURED = {"timings_seconds", "peak_bytes"}
+"""Record fields that are measurements of this machine, not results of the fit."""
+
+
+def assert_same_record(ours, theirs, path: str = "metrics") -> None:
+    """Two metrics records agree field by field: the same keys, equal values (floats to
+    rounding), measured fields present in both."""
+    if isinstance(ours, dict):
+        assert set(ours) == set(theirs), path
+        for key in ours:
+            if key in MEASURED:
+                assert ours[key] is not None and theirs[key] is not None, f"{path}.{key}"
+            else:
+                assert_same_record(ours[key], theirs[key], f"{path}.{key}")
+    elif isinstance(ours, list):
+        assert len(ours) == len(theirs), path
+        for index, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+            assert_same_record(a, b, f"{path}[{index}]")
+    elif isinstance(ours, float):
+        assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-3), path
+    else:
+        assert ours == theirs, path
+
+
 def assert_same_results(batched, sequential) -> None:
     for ours, theirs in zip(batched, sequential, strict=True):
+        assert_same_record(ours.metrics(), theirs.metrics())
         assert ours.config == theirs.config
         for name in (
             "train_psnr",
@@ -74,6 +105,33 @@ def test_mlp_with_random_split_and_seeded_embedding_matches_fit() -> None:
     runs = configs(MLP_2D, [1.0, 6.0], [0, 2], num_frequencies=16)
     signal = load_config_signal(runs[0])
     assert_same_results(fit_batched(signal, runs), [fit(signal, config) for config in runs])
+
+
+@pytest.mark.parametrize(
+    ("base", "bandwidths", "params", "form"),
+    [
+        (MLP_2D | {"split": "offset", "embedding": "gaussian"}, [0.02, 0.08], {}, "lookup"),
+        (LINEAR_1D, [0.002, 0.004], {"num_centers": 512}, "sparse"),
+    ],
+)
+def test_structured_first_layers_train_batched_as_one_by_one(base, bandwidths, params, form):
+    runs = configs(base | {"first_layer": form}, bandwidths, [0, 1], **params)
+    signal = load_config_signal(runs[0])
+    batched = fit_batched(signal, runs)
+    assert_same_results(batched, [fit(signal, config) for config in runs])
+    assert {result.first_layer for result in batched} == {form}
+
+
+def test_auto_trains_each_member_in_the_form_a_single_fit_takes() -> None:
+    # wide Gaussians cover every centre (dense), narrow ones touch a few (sparse); 16384
+    # centres make the 256 training rows large enough for auto to consider a sparse form
+    base = LINEAR_1D | {"normalization": "train", "steps": 10, "last_k": 2}
+    runs = configs(base, [0.2, 0.0005], [0], num_centers=16384)
+    signal = load_config_signal(runs[0])
+    batched = fit_batched(signal, runs)
+    single = [fit(signal, config) for config in runs]
+    assert [result.first_layer for result in batched] == ["dense", "sparse"]
+    assert_same_results(batched, single)
 
 
 def test_batched_model_computes_each_member() -> None:

@@ -6,45 +6,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from posenc.cli.params import parse_key_values
-from posenc.embeddings.base import AXIS_COMPOSITIONS, NORMALIZATIONS
-from posenc.neural_fields.config import DTYPES, PROTOCOLS, SOLVERS, SPLITS, resolve_config
-from posenc.neural_fields.models import MODEL_KINDS
-from posenc.neural_fields.sparse import FIRST_LAYERS
-from posenc.runfolder import check_output_folder, default_output_folder
+from posenc.cli.params import parse_key_values, parse_value
+from posenc.cli.settings import FIT_EMBEDDING_HELP, add_setting_flags, given_settings
+from posenc.protocols import PROTOCOLS
 
-# Bandwidth flags by parameter name; the basis "width" is set with --bandwidth because
-# --width is the network's width.
-BANDWIDTH_FLAGS = ("sigma", "scale", "p", "radius", "frequency", "length")
-
-# Flag destination -> FitConfig field, for flags that map one to one.
-CONFIG_FLAGS = (
-    "split",
-    "split_fraction",
-    "embedding",
-    "normalization",
-    "model",
-    "depth",
-    "width",
-    "sigmoid",
-    "siren_omega",
-    "first_layer",
-    "solver",
-    "steps",
-    "lr",
-    "weight_decay",
-    "eval_every",
-    "last_k",
-    "seed",
-    "device",
-    "dtype",
-    "gray",
-)
-# Flag destination -> embedding parameter.
-EMBEDDING_FLAGS = ("num_centers", "num_frequencies", "compose", "periodic", "truncate")
+EMBEDDING_OPTIONS = "embedding_options"
+"""Where ``posenc.cli.main`` leaves the ``--NAME VALUE`` embedding parameters it took out."""
+MANY_VALUES = False
+"""``posenc fit`` takes one value per embedding parameter."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``fit`` sub-command."""
     parser = subparsers.add_parser(
         "fit",
@@ -52,107 +24,76 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Fit an image or 1D signal; write reconstruction, error map, PSNR "
         "history and metrics.json (config, PSNRs, stable rank, distance preservation) "
         "into a run folder. Flags override the defaults or the chosen --protocol.",
+        epilog=FIT_EMBEDDING_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument(
         "source", nargs="?", help="built-in image name, image file, or 1D signal spec"
     )
     parser.add_argument("--signal", help="1D signal spec, e.g. camera:row=200 (same as SOURCE)")
-    parser.add_argument("--protocol", choices=list(PROTOCOLS), help="a paper's settings")
-    _add_data_flags(parser)
-    _add_embedding_flags(parser)
-    _add_model_flags(parser)
-    _add_run_flags(parser)
-    parser.set_defaults(handler=run)
+    parser.add_argument(
+        "--protocol", choices=list(PROTOCOLS), help="a paper's settings (default: none)"
+    )
+    groups = add_setting_flags(parser, exclude={"signal"})
+    add_embedding_flags(groups["embedding"])
+    run = groups["run"]
+    run.add_argument("--out", type=Path, help="run folder (default runs/fit-<time>-<name>)")
+    run.add_argument(
+        "--checkpoint", action="store_true", help="also save checkpoint.pt (default: off)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
+    parser.set_defaults(handler=run_fit)
+    return parser
 
 
-def _add_data_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("data")
-    group.add_argument("--size", type=int, help="resize images to SIZE x SIZE (0: keep)")
-    group.add_argument("--gray", action="store_true", default=None, help="fit grayscale")
-    group.add_argument("--split", choices=SPLITS, help="train/test split")
-    group.add_argument("--split-fraction", type=float, help="training fraction for 'random'")
-
-
-def _add_embedding_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("embedding")
-    group.add_argument("--embedding", help="embedding name (see `posenc embeddings`)")
-    group.add_argument("--bandwidth", type=float, help="the embedding's bandwidth parameter")
-    for name in BANDWIDTH_FLAGS:
-        group.add_argument(f"--{name}", type=float, help=f"set the embedding's {name}")
-    add_embedding_parameter_flags(group)
-    group.add_argument("--normalization", choices=NORMALIZATIONS)
-
-
-def add_embedding_parameter_flags(group: argparse._ArgumentGroup) -> None:
-    """The flags of :data:`EMBEDDING_FLAGS` and ``--param KEY=VALUE``: embedding parameters
-    other than the bandwidth, shared by ``fit`` and ``sweep``."""
-    group.add_argument("--num-centers", type=int, help="centres per axis (shifted bases)")
-    group.add_argument("--num-frequencies", type=int, help="frequencies (Fourier features)")
-    group.add_argument("--compose", choices=(*AXIS_COMPOSITIONS, "isotropic"))
-    group.add_argument("--periodic", action="store_true", default=None, help="wrap the basis")
-    group.add_argument("--truncate", type=float, help="Gaussian cut-off in sigmas")
+def add_embedding_flags(group: Any, *, bandwidth: bool = True) -> None:
+    """``--param NAME=VALUE`` (shared by ``fit`` and ``sweep``) and, for one fit,
+    ``--bandwidth``; every other embedding parameter is an option of its own name."""
+    if bandwidth:
+        group.add_argument(
+            "--bandwidth",
+            type=float,
+            help="the embedding's bandwidth parameter, whatever its name (default: the "
+            "embedding's)",
+        )
     group.add_argument(
         "--param",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        help="any other embedding parameter (repeatable)",
+        metavar="NAME=VALUE",
+        help="an embedding parameter, the same as --NAME VALUE (repeatable; default: none)",
     )
 
 
-def _add_model_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model and solver")
-    group.add_argument("--model", choices=MODEL_KINDS)
-    group.add_argument("--depth", type=int, help="hidden layers")
-    group.add_argument("--width", type=int, help="hidden units per layer")
-    group.add_argument(
-        "--sigmoid", action=argparse.BooleanOptionalAction, help="sigmoid on the output"
-    )
-    group.add_argument("--siren-omega", type=float, help="SIREN frequency omega_0")
-    group.add_argument(
-        "--first-layer",
-        choices=FIRST_LAYERS,
-        help="how the first layer meets the embedding: auto (default: fastest exact form), "
-        "dense, lookup (axis-wise embeddings on grids), sparse (compact shifted bases)",
-    )
-    group.add_argument("--solver", choices=SOLVERS)
-    group.add_argument("--steps", type=int)
-    group.add_argument("--lr", type=float)
-    group.add_argument("--weight-decay", type=float)
-    group.add_argument("--eval-every", type=int, help="test PSNR every N steps")
-    group.add_argument("--last-k", type=int, help="steps averaged for the *_last PSNRs")
-
-
-def _add_run_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("run")
-    group.add_argument("--seed", type=int)
-    group.add_argument("--device", help="cpu (default) or cuda[:N]")
-    group.add_argument("--dtype", choices=list(DTYPES))
-    group.add_argument("--out", type=Path, help="run folder (default runs/fit-<time>-<name>)")
-    group.add_argument("--checkpoint", action="store_true", help="also save checkpoint.pt")
-    group.add_argument("--quiet", action="store_true", help="no progress bar")
+def embedding_parameters(
+    args: argparse.Namespace, options: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The embedding parameters given as ``--NAME VALUE`` (``options``, by default every such
+    option) and ``--param NAME=VALUE``; each takes one value."""
+    options = getattr(args, EMBEDDING_OPTIONS, {}) if options is None else options
+    for name, values in options.items():
+        if len(values) != 1:
+            raise ValueError(f"--{name.replace('_', '-')} takes one value, got {values}")
+    params = {name: parse_value(values[0]) for name, values in options.items()}
+    for name, value in parse_key_values(args.param).items():
+        if name in params:
+            raise ValueError(f"embedding parameter {name} is given twice")
+        params[name] = value
+    return params
 
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings the user gave explicitly, as :func:`resolve_config` overrides."""
+    """The settings the user gave explicitly, as :func:`~posenc.config.resolve_config`
+    overrides."""
     if args.source and args.signal and args.source != args.signal:
         raise ValueError(
             f"give the signal once: SOURCE {args.source!r} or --signal {args.signal!r}"
         )
-    overrides = {
-        name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None
-    }
+    overrides = given_settings(args, exclude={"signal"})
     if args.source or args.signal:
         overrides["signal"] = args.source or args.signal
-    if args.size is not None:
-        overrides["size"] = args.size or None
-    params = {
-        name: getattr(args, name) for name in EMBEDDING_FLAGS if getattr(args, name) is not None
-    }
-    params.update(
-        {name: getattr(args, name) for name in BANDWIDTH_FLAGS if getattr(args, name) is not None}
-    )
-    params.update(parse_key_values(args.param))
+    params = embedding_parameters(args)
     if args.bandwidth is not None:
         params["bandwidth"] = args.bandwidth
     if params:
@@ -160,10 +101,12 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def run(args: argparse.Namespace) -> int:
+def run_fit(args: argparse.Namespace) -> int:
     """Resolve the config, load the signal, fit, and write the run folder."""
-    from posenc.neural_fields.fitting import fit, load_config_signal
+    from posenc.config import resolve_config
+    from posenc.neural_fields import fit, load_config_signal
     from posenc.neural_fields.output import save_fit
+    from posenc.runfolder import check_output_folder, default_output_folder
 
     config = resolve_config(args.protocol, **config_overrides(args))
     out_dir = args.out or default_output_folder("fit", config.embedding)

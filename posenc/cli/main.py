@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from posenc import __version__
 from posenc.cli import analyze, embeddings, fit, plot, seq, sweep
+from posenc.cli.params import split_unknown_options
 
 COMMANDS = (embeddings, fit, analyze, sweep, plot, seq)
 
@@ -38,10 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((token for token in argv if not token.startswith("-")), None)
+    try:
+        argv, options = _embedding_options(parser, argv, command)
+    except ValueError as error:
+        print(f"posenc {command}: error: {error}", file=sys.stderr)
+        return USER_ERROR_EXIT
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
         return USER_ERROR_EXIT
+    args.embedding_options = options
     try:
         return args.handler(args)
     except (ValueError, OSError) as error:
@@ -52,3 +61,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"posenc {args.command}: interrupted", file=sys.stderr)
         return INTERRUPTED_EXIT
+
+
+def _embedding_options(
+    parser: argparse.ArgumentParser, argv: list[str], command: str | None
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Take the ``--NAME VALUE`` embedding parameters of ``fit`` and ``sweep`` out of
+    ``argv`` (their names come from the embedding, which the parser does not know)."""
+    module = {module.__name__.rsplit(".", 1)[-1]: module for module in COMMANDS}.get(command or "")
+    if module is None or not hasattr(module, "MANY_VALUES") or {"-h", "--help"} & set(argv):
+        return argv, {}
+    subparser = next(
+        action.choices[command]
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    start = argv.index(command) + 1  # type: ignore[arg-type]
+    rest, options = split_unknown_options(
+        argv[start:], subparser._option_string_actions, many=module.MANY_VALUES
+    )
+    return argv[:start] + rest, options

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -33,3 +33,42 @@ def parse_key_values(items: Iterable[str], flag: str = "--param") -> dict[str, A
             raise ValueError(f"{flag} {item!r}: expected KEY=VALUE")
         parsed[key] = parse_value(text.strip())
     return parsed
+
+
+def split_unknown_options(
+    argv: Sequence[str], known: Iterable[str], *, many: bool
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Take the options that ``known`` does not name out of ``argv``.
+
+    ``--name VALUE`` (or ``--name=VALUE``) becomes ``{"name": ["VALUE"]}``, with ``-`` in the
+    name read as ``_``; with ``many`` every following token that is not an option is a value
+    (``--sigma 0.01 0.02``). A flag without a value is ``true``, ``--no-name`` is ``false``.
+    The command line uses this for an embedding's parameters, which it learns from the
+    embedding only once it runs. A name given twice raises ``ValueError``.
+    """
+    known = set(known)
+    kept: list[str] = []
+    options: dict[str, list[str]] = {}
+    tokens = list(argv)
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        flag, equals, text = token.partition("=")
+        if not token.startswith("--") or token == "--" or flag in known:
+            kept.append(token)
+            continue
+        values = [text] if equals else []
+        while not equals and index < len(tokens) and not tokens[index].startswith("--"):
+            if values and not many:
+                break
+            values.append(tokens[index])
+            index += 1
+        name = flag[2:].replace("-", "_")
+        if not values:
+            negated = name.startswith("no_")
+            name, values = (name[3:], ["false"]) if negated else (name, ["true"])
+        if name in options:
+            raise ValueError(f"--{name.replace('_', '-')} is given twice")
+        options[name] = values
+    return kept, options

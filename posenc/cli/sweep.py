@@ -7,33 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from posenc.cli.fit import BANDWIDTH_FLAGS, EMBEDDING_FLAGS, add_embedding_parameter_flags
-from posenc.cli.params import parse_key_values
-from posenc.embeddings import describe_embedding, embedding_class
-from posenc.embeddings.base import NORMALIZATIONS
-from posenc.neural_fields.config import DTYPES, PROTOCOLS, SOLVERS, SPLITS
-from posenc.neural_fields.models import MODEL_KINDS
+from posenc.choices import ModelKind, options
+from posenc.cli.fit import EMBEDDING_OPTIONS, add_embedding_flags, embedding_parameters
+from posenc.cli.settings import SWEEP_EMBEDDING_HELP, add_setting_flags, given_settings
+from posenc.protocols import PROTOCOLS
+from posenc.sweeps.spec import SWEPT_FIELDS
 
-# Flag destination -> [fit] setting, for flags that map one to one.
-FIT_FLAGS = (
-    "size",
-    "gray",
-    "split",
-    "split_fraction",
-    "normalization",
-    "depth",
-    "width",
-    "sigmoid",
-    "siren_omega",
-    "solver",
-    "steps",
-    "lr",
-    "weight_decay",
-    "eval_every",
-    "last_k",
-    "device",
-    "dtype",
-)
+MANY_VALUES = True
+"""``posenc sweep`` takes several values for an embedding's bandwidth (``--sigma A B``)."""
 
 DESCRIPTION = """\
 Fit every combination of signals x embeddings x bandwidths x models x seeds and record each
@@ -64,12 +45,13 @@ whose worker dies is retried twice, then its runs are recorded as failed.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``sweep`` sub-command."""
     parser = subparsers.add_parser(
         "sweep",
         help="sweep bandwidths (and embeddings, models, signals, seeds); resumable",
         description=DESCRIPTION,
+        epilog=SWEEP_EMBEDDING_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
@@ -84,18 +66,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SPEC",
         help="more signals (e.g. camera:row=200)",
     )
-    parser.add_argument("--config", type=Path, help="a sweep.toml file")
-    parser.add_argument("--protocol", choices=list(PROTOCOLS), help="a paper's settings")
+    parser.add_argument("--config", type=Path, help="a sweep.toml file (default: none, flags only)")
+    parser.add_argument(
+        "--protocol", choices=list(PROTOCOLS), help="a paper's settings (default: none)"
+    )
     _add_axis_flags(parser)
-    _add_fit_flags(parser)
-    _add_run_flags(parser)
+    groups = add_setting_flags(parser, exclude=SWEPT_FIELDS)
+    add_embedding_flags(groups["embedding"], bandwidth=False)
+    _add_run_flags(groups["run"])
     parser.set_defaults(handler=run)
+    return parser
 
 
 def _add_axis_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("swept axes")
     group.add_argument(
-        "--embedding", nargs="+", action="extend", metavar="NAME", help="embeddings to sweep"
+        "--embedding",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help="embeddings to sweep (default: the protocol's, or gaussian)",
     )
     group.add_argument(
         "--bandwidths",
@@ -104,52 +94,20 @@ def _add_axis_flags(parser: argparse.ArgumentParser) -> None:
         metavar="VALUES",
         help="bandwidth values for every embedding, or NAME=VALUES for one (default auto)",
     )
-    for name in BANDWIDTH_FLAGS:
-        group.add_argument(
-            f"--{name}",
-            dest=f"bandwidth_{name}",
-            nargs="+",
-            action="extend",
-            metavar="VALUES",
-            help=f"values of the embeddings whose bandwidth is {name}",
-        )
     group.add_argument(
         "--model",
         nargs="+",
         action="extend",
-        choices=MODEL_KINDS,
+        choices=options(ModelKind),
         metavar="KIND",
-        help=f"models to sweep ({', '.join(MODEL_KINDS)})",
+        help=f"models to sweep ({', '.join(options(ModelKind))}; default: the protocol's, or mlp)",
     )
     group.add_argument(
         "--seeds", nargs="+", action="extend", type=int, metavar="S", help="seeds (default 0)"
     )
 
 
-def _add_fit_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("fit settings (every run)")
-    group.add_argument("--size", type=int, help="resize images to SIZE x SIZE (0: keep)")
-    group.add_argument("--gray", action="store_true", default=None, help="fit grayscale")
-    group.add_argument("--split", choices=SPLITS)
-    group.add_argument("--split-fraction", type=float, help="training fraction for 'random'")
-    group.add_argument("--normalization", choices=NORMALIZATIONS)
-    group.add_argument("--depth", type=int, help="hidden layers")
-    group.add_argument("--width", type=int, help="hidden units per layer")
-    group.add_argument("--sigmoid", action=argparse.BooleanOptionalAction)
-    group.add_argument("--siren-omega", type=float)
-    group.add_argument("--solver", choices=SOLVERS)
-    group.add_argument("--steps", type=int)
-    group.add_argument("--lr", type=float)
-    group.add_argument("--weight-decay", type=float)
-    group.add_argument("--eval-every", type=int, help="test PSNR every N steps")
-    group.add_argument("--last-k", type=int, help="steps averaged for the *_last PSNRs")
-    group.add_argument("--device", help="cpu (default) or cuda[:N]")
-    group.add_argument("--dtype", choices=list(DTYPES))
-    add_embedding_parameter_flags(group)
-
-
-def _add_run_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("run")
+def _add_run_flags(group: Any) -> None:
     group.add_argument("--out", type=Path, help="sweep folder (default runs/sweep-<sweep key>)")
     group.add_argument(
         "--jobs",
@@ -160,19 +118,25 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--executor",
         choices=("local", "ray"),
         default="local",
-        help="run on this machine (default) or as Ray tasks (local Ray, or --address)",
+        help="run on this machine or as Ray tasks (local Ray, or --address) (default: local)",
     )
     group.add_argument(
-        "--address", metavar="HOST:PORT", help="an existing Ray cluster (with --executor ray)"
+        "--address",
+        metavar="HOST:PORT",
+        help="an existing Ray cluster (with --executor ray; default: a local Ray instance)",
     )
     group.add_argument(
         "--batch",
         action=argparse.BooleanOptionalAction,
-        help="train runs that differ only in bandwidth/seed together (default)",
+        help="train runs that differ only in bandwidth/seed together (default: true)",
     )
-    group.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
-    group.add_argument("--no-plots", action="store_true", help="do not draw figures at the end")
-    group.add_argument("--quiet", action="store_true", help="no progress bars")
+    group.add_argument(
+        "--dry-run", action="store_true", help="list the runs, run nothing (default: run)"
+    )
+    group.add_argument(
+        "--no-plots", action="store_true", help="do not draw figures at the end (default: draw)"
+    )
+    group.add_argument("--quiet", action="store_true", help="no progress bars (default: shown)")
 
 
 def sweep_mapping(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
@@ -203,6 +167,7 @@ def _table(mapping: dict[str, Any], key: str, source: str | None, name: str = ""
 
 
 def _flag_mapping(args: argparse.Namespace) -> dict[str, Any]:
+    from posenc.embeddings import embedding_class
     from posenc.sweeps.spec import parse_bandwidths
 
     sweep: dict[str, Any] = {}
@@ -229,11 +194,8 @@ def _flag_mapping(args: argparse.Namespace) -> dict[str, Any]:
             generic.append(item)
     if generic:
         sweep["bandwidths"] = generic
-    fit = {name: getattr(args, name) for name in FIT_FLAGS if getattr(args, name) is not None}
-    params = {
-        name: getattr(args, name) for name in EMBEDDING_FLAGS if getattr(args, name) is not None
-    }
-    params.update(parse_key_values(args.param))
+    fit = given_settings(args, exclude=SWEPT_FIELDS)
+    params = embedding_parameters(args, _named_bandwidths(args, swept=False))
     run = {"out": str(args.out) if args.out else None, "jobs": args.jobs, "batch": args.batch}
     tables = {
         "sweep": sweep,
@@ -245,8 +207,19 @@ def _flag_mapping(args: argparse.Namespace) -> dict[str, Any]:
     return {table: values for table, values in tables.items() if values}
 
 
+def _named_bandwidths(args: argparse.Namespace, swept: bool) -> dict[str, list[str]]:
+    """The ``--NAME VALUES`` options that name a registered embedding's bandwidth (``swept``)
+    or, with ``swept=False``, the others (parameters given to every embedding that has them)."""
+    from posenc.embeddings import EMBEDDINGS
+
+    names = {cls.bandwidth_name for cls in EMBEDDINGS.values() if cls.bandwidth_name}
+    options = getattr(args, EMBEDDING_OPTIONS, {})
+    return {name: values for name, values in options.items() if (name in names) == swept}
+
+
 def _apply_named_bandwidths(args: argparse.Namespace, mapping: dict[str, Any]) -> None:
     """``--sigma VALUES`` etc.: the values of each swept embedding with that bandwidth."""
+    from posenc.embeddings import embedding_class
     from posenc.sweeps.spec import parse_bandwidths, swept_embedding_names
 
     names = swept_embedding_names(mapping)
@@ -257,14 +230,9 @@ def _apply_named_bandwidths(args: argparse.Namespace, mapping: dict[str, Any]) -
                 f"--bandwidths {item}: {name} is not among the swept embeddings "
                 f"({', '.join(names)})"
             )
-    for flag in BANDWIDTH_FLAGS:
-        values = getattr(args, f"bandwidth_{flag}")
-        if not values:
-            continue
+    for flag, values in _named_bandwidths(args, swept=True).items():
         parse_bandwidths(values, f"--{flag}")
-        for name in names:
-            embedding_class(name)
-        takers = [name for name in names if describe_embedding(name).bandwidth_name == flag]
+        takers = [name for name in names if embedding_class(name).bandwidth_name == flag]
         if not takers:
             raise ValueError(
                 f"--{flag}: none of the swept embeddings ({', '.join(names)}) has a bandwidth "

@@ -21,10 +21,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from posenc.choices import SplitKind, options
 from posenc.data.signal import check_grid_shape
-from posenc.embeddings.validation import choice
+from posenc.validation import choice
 
-SPLIT_KINDS = ("offset", "rest", "all", "random")
+SPLIT_KINDS = options(SplitKind)
 
 
 @dataclass(frozen=True, eq=False)

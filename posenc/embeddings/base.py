@@ -37,13 +37,14 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from posenc.embeddings import validation
+from posenc import validation
+from posenc.choices import AxisComposition, Normalization, options
 
 REFERENCE_GRID_POINTS = 2048
 """Points of the 1D reference grid (evenly spaced on [0, 1]) over which the domain norm is taken."""
 
-NORMALIZATIONS = ("domain", "train", "none")
-AXIS_COMPOSITIONS = ("concat", "directions", "separable")
+NORMALIZATIONS = options(Normalization)
+AXIS_COMPOSITIONS = options(AxisComposition)
 
 _CHUNK_ELEMENTS = 2**24
 """Feature values evaluated at a time when a normalisation constant is computed."""

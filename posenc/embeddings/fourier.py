@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from posenc.embeddings import validation
+from posenc import validation
 from posenc.embeddings.base import AXIS_COMPOSITIONS, AxisEmbedding
 from posenc.embeddings.registry import register
 

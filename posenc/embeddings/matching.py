@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from posenc.embeddings import validation
+from posenc import validation
 
 _MATCH = 2 * math.sqrt(2) * math.pi
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from posenc.embeddings import validation
+from posenc import validation
 from posenc.embeddings.base import AxisEmbedding
 from posenc.embeddings.registry import register
 

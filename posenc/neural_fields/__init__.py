@@ -1,19 +1,18 @@
 """Coordinate networks and fitting: models, solvers, named protocols, run folders.
 
->>> from posenc.data import load_source
->>> from posenc.neural_fields import fit, resolve_config
+>>> from posenc.neural_fields import fit, load_config_signal, resolve_config
 >>> config = resolve_config(signal="camera", size=64, steps=50)
->>> result = fit(load_source("camera", size=64), config)   # doctest: +SKIP
+>>> result = fit(load_config_signal(config), config)   # doctest: +SKIP
+
+``FitConfig``, ``resolve_config`` (:mod:`posenc.config`) and ``PROTOCOLS``
+(:mod:`posenc.protocols`) are re-exported here beside the fitting they configure. A fit is
+plan -> prepare -> train -> evaluate (:mod:`~posenc.neural_fields.pipeline`), alone
+(:func:`fit`) or many at once (:func:`fit_batched`).
 """
 
-from posenc.neural_fields.config import PROTOCOLS, FitConfig, resolve_config, validate_config
-from posenc.neural_fields.fitting import (
-    FitCallback,
-    FitResult,
-    TrainingHistory,
-    fit,
-    psnr,
-)
+from posenc.config import FitConfig, resolve_config
+from posenc.neural_fields.batched import fit_batched
+from posenc.neural_fields.fitting import FitCallback, fit
 from posenc.neural_fields.models import (
     MODEL_KINDS,
     MLPField,
@@ -22,21 +21,37 @@ from posenc.neural_fields.models import (
     build_model,
 )
 from posenc.neural_fields.output import save_fit
+from posenc.neural_fields.pipeline import (
+    FitPlan,
+    PreparedFit,
+    evaluate,
+    load_config_signal,
+    plan_fit,
+    prepare,
+)
+from posenc.neural_fields.result import FitResult, TrainingHistory, psnr
+from posenc.protocols import PROTOCOLS
 
 __all__ = [
     "MODEL_KINDS",
     "PROTOCOLS",
     "FitCallback",
     "FitConfig",
+    "FitPlan",
     "FitResult",
     "MLPField",
+    "PreparedFit",
     "SeparableField",
     "SirenField",
     "TrainingHistory",
     "build_model",
+    "evaluate",
     "fit",
+    "fit_batched",
+    "load_config_signal",
+    "plan_fit",
+    "prepare",
     "psnr",
     "resolve_config",
     "save_fit",
-    "validate_config",
 ]

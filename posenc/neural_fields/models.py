@@ -21,9 +21,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from posenc.choices import ModelKind, options
 from posenc.neural_fields.sparse import SparseFeatures, linear_layer
 
-MODEL_KINDS = ("linear", "mlp", "siren", "separable")
+MODEL_KINDS = options(ModelKind)
 
 
 class MLPField(nn.Module):

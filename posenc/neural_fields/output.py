@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import imsave
 
 from posenc.analysis.plotting import COLUMN_WIDTH, PAGE_WIDTH, new_figure, save_figure, styled
-from posenc.neural_fields.fitting import FitResult
+from posenc.neural_fields.result import FitResult
 from posenc.runfolder import staged_folder, write_json
 
 

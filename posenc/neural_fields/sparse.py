@@ -36,14 +36,16 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from posenc.choices import FirstLayerForm, options
 from posenc.embeddings import AxisEmbedding, Embedding, ShiftedBasis
 
-FIRST_LAYERS = ("auto", "dense", "lookup", "sparse")
+FIRST_LAYERS = options(FirstLayerForm)
 STRUCTURED_MODELS = ("linear", "mlp", "siren")
 STRUCTURED_COMPOSITIONS = ("concat", "directions")
 
@@ -100,17 +102,22 @@ class SparseFeatures:
         return torch.cat(parts)
 
     def linear(self, weight: Tensor, bias: Tensor | None) -> Tensor:
-        """``X W^T + b`` as ``S (B W^T) + b``; differentiable in ``weight`` and ``bias``.
+        """``X W^T + b`` as ``S (B W^T) + b``; differentiable in ``weight`` and ``bias``."""
+        output = _SelectionProduct.apply(self.biased_table(weight, bias), self.rows, self.rows_t)
+        return output if bias is None or self.blocks is not None else output + bias
+
+    def biased_table(self, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """:meth:`table`, with the bias folded in where the form allows it.
 
         In the lookup form every row selects exactly one row of the first part's block, so
-        the bias is added to those table rows instead of to all ``N`` outputs.
+        the bias is added to those table rows instead of to all ``N`` outputs; the sparse
+        form leaves the bias to be added to the output.
         """
         table = self.table(weight)
-        if bias is not None and self.blocks is not None:
-            first = len(self.blocks[0])
-            table = torch.cat([table[:first] + bias, table[first:]])
-        output = _SelectionProduct.apply(table, self.rows, self.rows_t)
-        return output if bias is None or self.blocks is not None else output + bias
+        if bias is None or self.blocks is None:
+            return table
+        first = len(self.blocks[0])
+        return torch.cat([table[:first] + bias, table[first:]])
 
     def dense_basis(self) -> Tensor:
         """``B`` as a dense ``R x F`` matrix (the identity for ``sparse``)."""
@@ -126,15 +133,28 @@ class SparseFeatures:
         return self.rows @ self.dense_basis()
 
     def gram_root(self) -> Tensor:
-        """A float64 ``Z`` with ``Z^T Z = X^T X``, built from ``S^T S`` without forming ``X``.
+        """A float64 matrix with the singular values of ``X``, built without forming ``X``.
 
-        With ``S^T S = Q diag(lambda) Q^T``, ``Z = diag(sqrt(lambda)) Q^T B``; so
-        ``stable_rank(Z) == stable_rank(X)``.
+        Through the smaller side: with ``N <= R`` rows, ``X X^T = S (B B^T) S^T`` is
+        ``N x N`` (for the sparse form ``B B^T = I``); otherwise ``X^T X = B^T (S^T S) B``
+        with ``S^T S`` of size ``R x R``. For a Gram matrix ``G = Q diag(lambda) Q^T`` the root
+        is ``diag(sqrt(lambda)) Q^T`` (times ``B`` on the ``R`` side), so
+        ``stable_rank(gram_root()) == stable_rank(X)`` at the cost of the smaller side.
         """
-        selection_gram = (self.rows_t.to(torch.float64) @ self.rows.to(torch.float64)).to_dense()
-        eigenvalues, eigenvectors = torch.linalg.eigh(selection_gram)
-        root = eigenvalues.clamp(min=0).sqrt()[:, None] * eigenvectors.T
-        return root @ self.dense_basis().to(torch.float64)
+        rows = self.rows.to(torch.float64)
+        if rows.shape[0] <= rows.shape[1]:
+            selection = rows.to_dense()
+            basis = self.dense_basis().to(torch.float64)
+            inner = selection if self.blocks is None else selection @ (basis @ basis.T)
+            return _psd_root(inner @ selection.T)
+        selection_gram = (self.rows_t.to(torch.float64) @ rows).to_dense()
+        return _psd_root(selection_gram) @ self.dense_basis().to(torch.float64)
+
+
+def _psd_root(gram: Tensor) -> Tensor:
+    """``diag(sqrt(lambda)) Q^T`` for a symmetric positive semi-definite ``Q diag(lambda) Q^T``."""
+    eigenvalues, eigenvectors = torch.linalg.eigh(gram)
+    return eigenvalues.clamp(min=0).sqrt()[:, None] * eigenvectors.T
 
 
 class _SelectionProduct(torch.autograd.Function):
@@ -148,6 +168,58 @@ class _SelectionProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         return ctx.rows_t @ grad, None, None
+
+
+@dataclass(frozen=True, eq=False)
+class StackedFeatures:
+    """The structured rows of ``B`` fits with equal shapes, for one batched first layer.
+
+    Member ``b``'s rows are ``X_b = S_b B_b`` (:class:`SparseFeatures`). The selections are
+    stacked block-diagonally, ``S = diag(S_1, ..., S_B)`` (``B N x sum_b R_b``), so that every
+    member's product ``S_b (B_b W_b^T)`` is one sparse product ``S T`` with the members'
+    tables ``T_b = B_b W_b^T`` stacked: the same arithmetic as ``B`` separate products.
+    """
+
+    rows: Tensor
+    rows_t: Tensor
+    members: tuple[SparseFeatures, ...]
+
+    @classmethod
+    def stack(cls, members: Sequence[SparseFeatures]) -> StackedFeatures:
+        """Stack members of equal row count and form (all ``lookup`` or all ``sparse``)."""
+        if len({member.shape for member in members}) != 1:
+            raise ValueError("stacked features need members of one shape")
+        if len({member.kind for member in members}) != 1:
+            raise ValueError("stacked features need members of one form")
+        rows = _block_diagonal([member.rows for member in members])
+        rows_t = _block_diagonal([member.rows_t for member in members])
+        return cls(rows, rows_t, tuple(members))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(B, N, F)``: the shape of the dense stacked rows this stands for."""
+        return (len(self.members), *self.members[0].shape)
+
+    def linear(self, weight: Tensor, bias: Tensor) -> Tensor:
+        """``X_b W_b^T + b_b`` for every member: weights ``(B, out, F)``, biases
+        ``(B, out, 1)`` to ``(B, N, out)``; differentiable in both."""
+        tables = [
+            member.biased_table(weight[index], bias[index, :, 0])
+            for index, member in enumerate(self.members)
+        ]
+        output = _SelectionProduct.apply(torch.cat(tables), self.rows, self.rows_t)
+        output = output.reshape(len(self.members), -1, weight.shape[1])
+        return output if self.members[0].blocks is not None else output + bias.transpose(1, 2)
+
+
+def stack_rows(rows: Sequence[Tensor | SparseFeatures]) -> Tensor | StackedFeatures:
+    """The embedded rows of ``B`` fits as one batch: dense ``(N, F)`` tensors as a
+    ``(B, N, F)`` tensor, structured rows as :class:`StackedFeatures`."""
+    if all(isinstance(member, SparseFeatures) for member in rows):
+        return StackedFeatures.stack(rows)  # type: ignore[arg-type]
+    if any(isinstance(member, SparseFeatures) for member in rows):
+        raise ValueError("a batch cannot mix dense and structured rows")
+    return torch.stack(rows)  # type: ignore[arg-type]
 
 
 def linear_layer(layer: nn.Linear, features: Tensor | SparseFeatures) -> Tensor:
@@ -318,24 +390,43 @@ def _selection(columns: Tensor, weights: Tensor, num_columns: int) -> tuple[Tens
         weights = torch.gather(weights, 1, order)
     flat_columns, flat_weights = columns.reshape(-1), weights.reshape(-1)
     by_column = torch.sort(flat_columns, stable=True)
+    matrix = _csr(
+        torch.arange(0, count * width + 1, width, device=columns.device),
+        flat_columns,
+        flat_weights,
+        (count, num_columns),
+    )
+    transpose = _csr(
+        _row_pointers(by_column.values, num_columns),
+        torch.div(by_column.indices, width, rounding_mode="floor"),
+        flat_weights[by_column.indices],
+        (num_columns, count),
+    )
+    return matrix, transpose
+
+
+def _csr(pointers: Tensor, columns: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+    """A CSR tensor from valid parts (their invariants hold by construction, unchecked)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly")
-        matrix = torch.sparse_csr_tensor(
-            torch.arange(0, count * width + 1, width, device=columns.device),
-            flat_columns,
-            flat_weights,
-            (count, num_columns),
-            check_invariants=False,
-        )
-        transpose = torch.sparse_csr_tensor(
-            _row_pointers(by_column.values, num_columns),
-            torch.div(by_column.indices, width, rounding_mode="floor"),
-            flat_weights[by_column.indices],
-            (num_columns, count),
-            check_invariants=False,
-        )
-    return matrix, transpose
+        return torch.sparse_csr_tensor(pointers, columns, values, shape, check_invariants=False)
+
+
+def _block_diagonal(matrices: Sequence[Tensor]) -> Tensor:
+    """The CSR matrix ``diag(M_1, ..., M_B)`` of CSR matrices ``M_b``."""
+    pointers, columns, values = [], [], []
+    entries = column_offset = 0
+    for matrix in matrices:
+        crow = matrix.crow_indices()
+        pointers.append(crow[:-1] + entries)
+        columns.append(matrix.col_indices() + column_offset)
+        values.append(matrix.values())
+        entries += int(crow[-1])
+        column_offset += matrix.shape[1]
+    pointers.append(torch.tensor([entries], dtype=pointers[0].dtype, device=pointers[0].device))
+    shape = (sum(matrix.shape[0] for matrix in matrices), column_offset)
+    return _csr(torch.cat(pointers), torch.cat(columns), torch.cat(values), shape)
 
 
 def _row_pointers(sorted_rows: Tensor, count: int) -> Tensor:

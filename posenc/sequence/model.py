@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from posenc.embeddings import validation
+from posenc import validation
 from posenc.sequence.encodings import (
     AttentionEncoding,
     ContextualEncoding,

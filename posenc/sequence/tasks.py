@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from posenc.embeddings import validation
+from posenc import validation
 
 PAD = "<pad>"
 """Token 0 of every vocabulary: fills batches to a common length, never an answer."""

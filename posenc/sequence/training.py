@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from posenc.embeddings import validation
+from posenc import validation
 from posenc.sequence.model import CausalTransformer, ModelConfig
 from posenc.sequence.tasks import IN_DISTRIBUTION, Batch, Example, SequenceTask, collate, make_task
 

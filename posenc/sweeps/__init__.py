@@ -16,12 +16,10 @@
 - :mod:`~posenc.sweeps.store`: one row per finished or failed run, insert-once, WAL;
 - :mod:`~posenc.sweeps.executors`: sequential, process pool, batched (an interface a
   distributed engine can implement);
-- :mod:`~posenc.sweeps.batched`: many linear/MLP fits trained as one batched model;
 - :mod:`~posenc.sweeps.runner`: the driver, which resumes and writes the store;
 - :mod:`~posenc.sweeps.plots`: the figures, drawn from the store.
 """
 
-from posenc.sweeps.batched import BatchedMLP, batch_key, fit_batched
 from posenc.sweeps.executors import (
     BatchedExecutor,
     Executor,
@@ -65,7 +63,6 @@ __all__ = [
     "FAILED",
     "FINISHED",
     "BatchedExecutor",
-    "BatchedMLP",
     "Executor",
     "Job",
     "ProcessPoolExecutor",
@@ -79,7 +76,6 @@ __all__ = [
     "SweepSpec",
     "SweepSummary",
     "auto_bandwidths",
-    "batch_key",
     "best_points",
     "best_table",
     "draw_figures",
@@ -90,7 +86,6 @@ __all__ = [
     "figure_reconstructions",
     "figure_sr_vs_dp",
     "figure_stable_rank_vs_bandwidth",
-    "fit_batched",
     "load_points",
     "load_sweep_file",
     "make_executor",

@@ -3,7 +3,7 @@
 
 The unit of work is a *job*: a tuple of :class:`RunTask` computed by :func:`run_job` in one
 process, one fit for a single task, one batched training
-(:func:`~posenc.sweeps.batched.fit_batched`) for several. An :class:`Executor` takes jobs
+(:func:`~posenc.neural_fields.fit_batched`) for several. An :class:`Executor` takes jobs
 and yields a :class:`RunOutcome` per task as jobs finish, in any order; it never writes
 results itself. The driver (:func:`posenc.sweeps.runner.run_sweep`) owns the results store
 and writes each outcome as it arrives, so an executor that runs jobs elsewhere (a cluster
@@ -37,8 +37,8 @@ import torch
 
 from posenc.data import Signal
 from posenc.neural_fields import FitConfig, FitResult, fit
-from posenc.neural_fields.fitting import load_config_signal
-from posenc.sweeps.batched import batch_bytes, batch_key, fit_batched
+from posenc.neural_fields.batched import batch_bytes, batch_key, fit_batched, plan_batch
+from posenc.neural_fields.pipeline import load_config_signal
 from posenc.sweeps.store import FAILED, FINISHED
 
 DEFAULT_MAX_BATCH_BYTES = 2 * 1024**3
@@ -243,7 +243,7 @@ def available_cores() -> int:
 class BatchedExecutor(Executor):
     """Groups batchable tasks into batched jobs, then hands every job to ``inner``.
 
-    Tasks whose configs share :func:`~posenc.sweeps.batched.batch_key` (they differ only in
+    Tasks whose configs share :func:`~posenc.neural_fields.batched.batch_key` (they differ only in
     bandwidth and/or seed; linear or MLP model, Adam) become one job, split into several when
     its estimated memory exceeds ``max_batch_bytes`` or to give each of ``parallel`` workers
     a part; every other task is a job of its own.
@@ -301,7 +301,7 @@ def _split_group(group: list[RunTask], max_batch_bytes: int, parallel: int) -> l
         signal = load_signal(group[0].config)
     except ValueError:  # the runs will fail one by one, each recording why
         return [(task,) for task in group]
-    size = batch_bytes(signal, [task.config for task in group])
+    size = batch_bytes(plan_batch(signal, [task.config for task in group]))
     parts = min(len(group), max(math.ceil(size / max_batch_bytes), min(parallel, len(group))))
     bounds = np.linspace(0, len(group), parts + 1).round().astype(int)
     return [tuple(group[start:stop]) for start, stop in itertools.pairwise(bounds.tolist())]

@@ -51,8 +51,7 @@ import numpy as np
 
 from posenc.data import Signal, make_split
 from posenc.embeddings import describe_embedding, embedding_class
-from posenc.neural_fields import PROTOCOLS, FitConfig, resolve_config
-from posenc.neural_fields.fitting import load_config_signal
+from posenc.neural_fields import PROTOCOLS, FitConfig, load_config_signal, resolve_config
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,0 +1,233 @@
+"""The steps every fit takes: plan, prepare, (train), evaluate.
+
+::
+
+    signal, config --plan_fit--> FitPlan --prepare--> PreparedFit --train--> TrainingHistory
+                                                                    --evaluate--> FitResult
+
+- :func:`plan_fit` decides what the fit will hold before anything large is allocated: the
+  train/test split, the first layer's form (:mod:`posenc.neural_fields.sparse`) and the
+  estimated memory (:mod:`posenc.neural_fields.memory`);
+- :func:`prepare` builds everything a fit trains on: the seeded embedding, the embedded
+  problem (training and test rows, embedded once) and the initialised model;
+- training is :func:`posenc.neural_fields.fitting.train_adam` or the closed form for one fit,
+  :func:`posenc.neural_fields.batched.train_batch` for many trained together;
+- :func:`evaluate` measures the trained model into a :class:`FitResult`: train and test PSNR,
+  held-out PSNR, the full-grid prediction, stable rank and distance preservation.
+
+:func:`posenc.neural_fields.fit` and :func:`posenc.neural_fields.fit_batched` are these steps
+in sequence, so a fit trained alone and one trained in a batch are prepared and measured by
+the same code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from posenc.config import FitConfig
+from posenc.data import Signal, Split, is_signal_spec, load_source, make_split
+from posenc.embeddings import Embedding, describe_embedding, make_embedding
+from posenc.neural_fields.memory import check_memory, estimate_fit_bytes
+from posenc.neural_fields.models import build_model
+from posenc.neural_fields.problems import FlatProblem, GridProblem
+from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
+from posenc.neural_fields.sparse import FirstLayerPlan, plan_first_layer
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """What a fit will hold, decided before anything large is allocated.
+
+    ``first_layer`` is the resolved form (never ``auto``), ``estimated_bytes`` the memory the
+    fit will hold at once, ``rows_bytes`` the part of it that the embedded training and test
+    rows take in that form, ``embedded_matrix_bytes`` the size of the dense training matrix.
+    """
+
+    config: FitConfig
+    split: Split
+    first_layer: FirstLayerPlan
+    estimated_bytes: int
+    rows_bytes: int
+    embedded_matrix_bytes: int
+
+
+@dataclass
+class PreparedFit:
+    """Everything a fit trains on, nothing else: built by :func:`prepare`."""
+
+    plan: FitPlan
+    signal: Signal
+    embedding: Embedding
+    problem: FlatProblem | GridProblem
+    model: nn.Module
+    embed_seconds: float
+
+    @property
+    def config(self) -> FitConfig:
+        """The fit's config."""
+        return self.plan.config
+
+    @property
+    def device(self) -> torch.device:
+        """Where the problem and the model live."""
+        return torch.device(self.config.device)
+
+
+def load_config_signal(config: FitConfig) -> Signal:
+    """Load ``config.signal``; ``size`` and ``gray`` apply to images, not to 1D signals."""
+    if is_signal_spec(config.signal):
+        return load_source(config.signal)
+    return load_source(config.signal, size=config.size, gray=config.gray)
+
+
+def plan_fit(signal: Signal, config: FitConfig) -> FitPlan:
+    """The split, first-layer form and memory estimate of fitting ``signal`` as ``config``
+    says, from an unnormalised copy of the embedding (cheap to build)."""
+    check_device(config.device)
+    split = make_split(
+        signal.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
+    )
+    unnormalised = build_embedding(config, signal.ndim, normalization="none")
+    if config.solver == "adam":
+        coords = signal.coordinates()[split.train]
+        first_layer = plan_first_layer(config.first_layer, config.model, unnormalised, coords)
+    else:  # closed-form solvers work on the dense embedded matrix
+        first_layer = FirstLayerPlan("dense")
+    rows_bytes = sum(
+        first_layer.embedded_bytes(unnormalised, len(indices))
+        for indices in (split.train, split.test)
+    )
+    return FitPlan(
+        config=config,
+        split=split,
+        first_layer=first_layer,
+        estimated_bytes=estimate_fit_bytes(config, unnormalised, split, first_layer),
+        rows_bytes=rows_bytes,
+        embedded_matrix_bytes=unnormalised.embedded_bytes(len(split.train)),
+    )
+
+
+def prepare(signal: Signal, config: FitConfig, plan: FitPlan | None = None) -> PreparedFit:
+    """Seed, embed and build the model for one fit.
+
+    Without ``plan`` the fit is planned here and refused (``ValueError``) if its estimated
+    memory exceeds what the device has free; a caller preparing several fits at once plans
+    them and checks their sum itself. The torch seed is set to ``config.seed`` first, so the
+    model's initial weights depend on the seed alone.
+    """
+    if plan is None:
+        plan = plan_fit(signal, config)
+        check_memory(plan.estimated_bytes, torch.device(config.device))
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    start = time.perf_counter()
+    embedding = build_embedding(config, signal.ndim).to(device)
+    if config.model == "separable":
+        problem: FlatProblem | GridProblem = GridProblem.build(
+            signal, plan.split, embedding, device
+        )
+    else:
+        problem = FlatProblem.build(signal, plan.split, embedding, device, plan.first_layer.kind)
+    embed_seconds = time.perf_counter() - start
+    model = build_config_model(config, embedding, signal).to(device)
+    return PreparedFit(plan, signal, embedding, problem, model, embed_seconds)
+
+
+@torch.no_grad()
+def evaluate(
+    prepared: PreparedFit, history: TrainingHistory, timings: dict[str, float]
+) -> FitResult:
+    """Measure the trained model of ``prepared`` into a :class:`FitResult`.
+
+    ``timings`` holds the training phases' seconds; the evaluation and matrix-metric phases
+    are added. The result's ``peak_memory_bytes`` is left ``None`` for the caller, who
+    measured the whole fit, to fill in.
+    """
+    config, problem, model = prepared.config, prepared.problem, prepared.model
+    split = prepared.plan.split
+    start = time.perf_counter()
+    train_psnr = psnr(mse(problem.predict_train(model), problem.train_targets))
+    test_psnr = psnr(mse(problem.predict_test(model), problem.test_targets))
+    prediction = problem.predict_full(model).float().cpu()
+    heldout = split.heldout
+    flat_prediction = prediction.reshape(-1, prepared.signal.channels)[heldout]
+    heldout_psnr = psnr(mse(flat_prediction, prepared.signal.flat_values()[heldout]))
+    measured = time.perf_counter()
+    stable_rank, distance_preservation = problem.training_matrix_metrics()
+    return FitResult(
+        config=config,
+        signal=prepared.signal,
+        split=split,
+        embedding=prepared.embedding,
+        model=model,
+        prediction=prediction,
+        train_psnr=train_psnr,
+        test_psnr=test_psnr,
+        heldout_psnr=heldout_psnr,
+        train_psnr_last=history.train_psnr_last(config.last_k, train_psnr),
+        test_psnr_last=history.test_psnr_last(config.steps, config.last_k, test_psnr),
+        stable_rank=stable_rank,
+        distance_preservation=distance_preservation,
+        timings={
+            **timings,
+            "evaluate": measured - start,
+            "matrix_metrics": time.perf_counter() - measured,
+        },
+        history=history,
+        first_layer=prepared.plan.first_layer.kind,
+        peak_memory_bytes=None,
+        embedded_matrix_bytes=prepared.plan.embedded_matrix_bytes,
+    )
+
+
+def build_config_model(config: FitConfig, embedding: Embedding, signal: Signal) -> nn.Module:
+    """The configured model for ``embedding``'s features of ``signal``, in the config's dtype
+    (on the CPU; move it to the device). Its initial weights follow the torch seed."""
+    return build_model(
+        config.model,
+        in_features=embedding.factor_dim if embedding.separable else embedding.out_dim,
+        out_channels=signal.channels,
+        depth=config.depth,
+        width=config.width,
+        sigmoid=config.sigmoid,
+        in_dim=signal.ndim,
+        siren_omega=config.siren_omega,
+    ).to(dtype=config.torch_dtype)
+
+
+def build_embedding(config: FitConfig, in_dim: int, normalization: str | None = None) -> Embedding:
+    """The configured embedding; the run's seed also seeds random embeddings (RFF, noise)
+    unless ``embedding_params`` sets ``seed`` itself. ``normalization`` overrides the
+    config's."""
+    params = dict(config.embedding_params)
+    accepted = {parameter.name for parameter in describe_embedding(config.embedding).parameters}
+    if "seed" in accepted:
+        params.setdefault("seed", config.seed)
+    return make_embedding(
+        config.embedding,
+        in_dim=in_dim,
+        normalization=normalization or config.normalization,
+        dtype=config.torch_dtype,
+        **params,
+    )
+
+
+def check_device(device: str) -> None:
+    """Raise ``ValueError`` if ``device`` names a CUDA device this machine does not have."""
+    parsed = torch.device(device)
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here")
+    if parsed.type == "cuda" and parsed.index is not None:
+        count = torch.cuda.device_count()
+        if parsed.index >= count:
+            raise ValueError(f"device {device!r} requested but this machine has {count} GPU(s)")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU), so timings are whole."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
