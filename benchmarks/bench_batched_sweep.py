@@ -1,19 +1,22 @@
-"""Batched training of a 16-bandwidth 1D linear sweep against the same 16 fits one by one.
+"""Batched training of a bandwidth sweep against the same fits one by one (``--no-batch``).
 
-Each case fits row 200 of ``camera`` (512 samples, even ones for training) with a Gaussian
-basis at 16 sigmas log-spaced from 1e-4 to 1e-1 and a linear model without sigmoid, twice in
-the same run: 16 calls of :func:`posenc.neural_fields.fit` one after another (baseline), and
-one :func:`posenc.sweeps.fit_batched` call. Both produce the 16 complete results (PSNRs, full
-prediction, stable rank, distance preservation); the table gives both wall times, their
-ratio, the same for the training loops alone, and the largest PSNR differences between the
-two (test and held-out PSNR, and train PSNR, with their last-steps means). Baseline and
-batched runs alternate, and the best of a few repeats of each is reported, so that load from
-other processes on a shared machine affects both alike.
+Each case fits one signal with a Gaussian basis at several sigmas, twice in the same run:
+one call of :func:`posenc.neural_fields.fit` per sigma, one after another (the baseline, what
+``posenc sweep --no-batch`` does), and one :func:`posenc.neural_fields.fit_batched` call.
+Both produce the complete results (PSNRs, full prediction, stable rank, distance
+preservation); the table gives both wall times, their ratio, the same for the training loops
+alone, and the largest PSNR differences between the two (test and held-out PSNR, and train
+PSNR, with their last-steps means). Baseline and batched runs alternate, and the best of a
+few repeats of each is reported, so that load from other processes on a shared machine
+affects both alike.
 
-Cases: the sweep of ``posenc sweep --signal camera:row=200 --model linear`` with fit's
-defaults (256 centres, Adam 300 steps), the same at P1's 2000 steps, and (not with --quick)
-P1's 1D protocol itself (10000 centres, 2000 steps; memory-bound: every step streams the 16
-embedded matrices, so batching saves only the per-step overheads).
+Cases: the 1D sweep of ``posenc sweep --signal camera:row=200 --model linear`` over 16 sigmas
+log-spaced from 1e-4 to 1e-1 with fit's defaults (256 centres, Adam 300 steps), the same at
+P1's 2000 steps, (not with --quick) P1's 1D protocol itself (10000 centres, 2000 steps;
+memory-bound: every step streams the 16 embedded matrices, so batching saves only the
+per-step overheads), and the 2D sweep of ``posenc sweep camera`` with fit's defaults (the
+256 x 256 image, a 3 x 128 MLP, 256 centres per axis) over the 12 ``auto`` sigmas, whose
+first layer is the ``lookup`` form in both (30 steps with --quick, else fit's 300).
 
 Run from the repository root (or through ``benchmarks/run_all.py``)::
 
@@ -32,16 +35,14 @@ from typing import Any
 import harness
 import numpy as np
 
-from posenc.neural_fields import (
-    FitConfig,
-    FitResult,
-    fit,
-    fit_batched,
-    load_config_signal,
-    resolve_config,
-)
+from posenc.config import FitConfig, resolve_config
+from posenc.neural_fields import FitResult, fit, fit_batched, load_config_signal
+from posenc.sweeps.bandwidths import auto_bandwidths
 
-SIGMAS = np.logspace(-4, -1, 16)
+ROW_SIGMAS = tuple(float(sigma) for sigma in np.logspace(-4, -1, 16))
+ROW = {"signal": "camera:row=200", "model": "linear", "sigmoid": False}
+IMAGE_SIGMAS = tuple(auto_bandwidths("gaussian", 128))
+"""The 12 ``auto`` sigmas of the 256 x 256 image (128 training pixels per axis)."""
 TEST_FIELDS = ("test_psnr", "heldout_psnr", "test_psnr_last")
 TRAIN_FIELDS = ("train_psnr", "train_psnr_last")
 TEST_TOLERANCE_DB = 0.01
@@ -49,29 +50,30 @@ TEST_TOLERANCE_DB = 0.01
 instead of single ones), so they agree to rounding, which Adam carries along the steps: on
 the CPU to about 1e-5 dB, on a GPU to about 1e-3 dB. A memorising fit's train PSNR (above
 100 dB: an error near float32's resolution) is rounding itself and has no target."""
-CASES = {
-    # name: (protocol, overrides, repeats; the best of the repeats is reported)
-    "row sweep, 256 centres, 300 steps": (None, {}, 5),
-    "row sweep, 256 centres, 2000 steps": (None, {"steps": 2000, "lr": 1e-3}, 2),
-    "P1 1D protocol, 10000 centres, 2000 steps": ("p1-1d", {}, 1),
+CASES: dict[str, tuple[str | None, dict[str, Any], tuple[float, ...], int]] = {
+    # name: (protocol, overrides, sigmas, repeats; the best of the repeats is reported)
+    "row sweep, 256 centres, 300 steps": (None, ROW, ROW_SIGMAS, 5),
+    "row sweep, 256 centres, 2000 steps": (None, ROW | {"steps": 2000, "lr": 1e-3}, ROW_SIGMAS, 2),
+    "P1 1D protocol, 10000 centres, 2000 steps": ("p1-1d", ROW, ROW_SIGMAS, 1),
+    "image sweep, 3 x 128 MLP, 12 auto sigmas": (None, {}, IMAGE_SIGMAS, 1),
 }
-QUICK_CASES = tuple(CASES)[:2]
+QUICK_CASES = (*tuple(CASES)[:2], "image sweep, 3 x 128 MLP, 12 auto sigmas")
+QUICK_IMAGE_STEPS = {"steps": 30, "eval_every": 10, "last_k": 10}
 
 
-def sweep_configs(protocol: str | None, overrides: dict[str, Any], device: str) -> list[FitConfig]:
-    """The 16 configs of one case."""
+def sweep_configs(
+    protocol: str | None, overrides: dict[str, Any], sigmas: tuple[float, ...], device: str
+) -> list[FitConfig]:
+    """The configs of one case, one per sigma."""
     return [
         resolve_config(
             protocol,
-            signal="camera:row=200",
             embedding="gaussian",
-            model="linear",
-            sigmoid=False,
             device=device,
-            embedding_params={"bandwidth": float(sigma)},
+            embedding_params={"bandwidth": sigma},
             **overrides,
         )
-        for sigma in SIGMAS
+        for sigma in sigmas
     ]
 
 
@@ -111,6 +113,7 @@ def measure(case: str, configs: list[FitConfig], repeat: int) -> dict[str, Any]:
         "max_train_difference_db": largest_difference(pairs, TRAIN_FIELDS),
         "best_sigma": best.config.embedding_params["sigma"],
         "best_test_psnr_db": best.test_psnr,
+        "first_layer": sorted({result.first_layer for result in batched}),
         "device": configs[0].device,
     }
 
@@ -121,16 +124,19 @@ def largest_difference(pairs: list[tuple[FitResult, FitResult]], fields: tuple[s
 
 
 def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
-    """Rows per case: end-to-end and training-only ratios of 16 fits one by one over the
+    """Rows per case: end-to-end and training-only ratios of the fits one by one over the
     batched sweep, and the largest PSNR difference between the two (``full`` adds nothing:
     every case already runs its whole step count)."""
-    warm = sweep_configs(None, {"steps": 5}, device)[:2]
+    warm = sweep_configs(None, ROW | {"steps": 5}, ROW_SIGMAS[:2], device)
     fit_batched(load_config_signal(warm[0]), warm)  # first-call costs out of the timings
     fit(load_config_signal(warm[0]), warm[0])
     rows = []
     for name in QUICK_CASES if quick else tuple(CASES):
-        protocol, overrides, repeat = CASES[name]
-        rows += case_rows(measure(name, sweep_configs(protocol, overrides, device), repeat))
+        protocol, overrides, sigmas, repeat = CASES[name]
+        if quick and sigmas is IMAGE_SIGMAS:
+            overrides = overrides | QUICK_IMAGE_STEPS
+        configs = sweep_configs(protocol, overrides, sigmas, device)
+        rows += case_rows(measure(name, configs, repeat))
     return rows
 
 
@@ -140,6 +146,7 @@ def case_rows(measured: dict[str, Any]) -> list[dict[str, Any]]:
     times = f"{measured['baseline_s']:.2f} s one by one, {measured['posenc_s']:.2f} s batched"
     best = (
         f"best sigma {measured['best_sigma']:.4g}: test PSNR {measured['best_test_psnr_db']:.2f} dB"
+        f"; first layer {', '.join(measured['first_layer'])}"
     )
     return [
         harness.row(

@@ -30,9 +30,9 @@ if str(REPO_ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from posenc.neural_fields import psnr  # noqa: E402
+from posenc.neural_fields.embedded import FlatProblem  # noqa: E402
 from posenc.neural_fields.fitting import make_adam  # noqa: E402
 from posenc.neural_fields.pipeline import build_config_model, build_embedding  # noqa: E402
-from posenc.neural_fields.problems import FlatProblem  # noqa: E402
 
 COLUMNS = ("benchmark", "case", "metric", "value", "unit", "target", "met", "note")
 RESULTS_DIR = REPO_ROOT / "runs" / "benchmarks"

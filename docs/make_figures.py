@@ -43,18 +43,18 @@ import torch  # noqa: E402
 from posenc.analysis import (  # noqa: E402
     reference_embedders,
     render,
-    save_figure,
     stable_rank_dp_scatter,
     stable_rank_vs_samples,
 )
-from posenc.analysis.experiments import SCATTER_DIMENSIONS  # noqa: E402
-from posenc.comparison import (  # noqa: E402
+from posenc.fit_comparison import (  # noqa: E402
     comparison_configs,
     figure_reconstructions,
     p3_mappings,
     psnr_table,
     run_comparison,
 )
+from posenc.plotting import save_figure  # noqa: E402
+from posenc.protocols import P1_SCATTER_DIMENSIONS  # noqa: E402
 from posenc.sweeps import (  # noqa: E402
     best_table,
     figure_psnr_vs_stable_rank,
@@ -86,7 +86,7 @@ SWEEP_1D_QUICK = {
 
 def sr_dp_scatter(out: Path, quick: bool, device: str) -> Path:
     """P1's SR-vs-DP scatter, Gaussian and RFF at matched bandwidths, with the theory curve."""
-    dimensions, count = ((1000, 2000), 5) if quick else (SCATTER_DIMENSIONS, 100)
+    dimensions, count = ((1000, 2000), 5) if quick else (P1_SCATTER_DIMENSIONS, 100)
     plot = stable_rank_dp_scatter(dimensions, count, progress=True)
     print(f"SR*DP mean: {plot.metrics['sr_dp_mean']} (theory {plot.metrics['sr_dp_theory']:.5f})")
     return save_figure(render(plot), out / "sr_dp_scatter.png")

@@ -272,7 +272,7 @@ def resolve_config(protocol: str | None = None, **overrides: Any) -> FitConfig:
     embedding's own bandwidth parameter. When ``overrides`` change the embedding, the
     protocol's embedding parameters that the new embedding does not accept are dropped.
     """
-    from posenc.embeddings import describe_embedding
+    from posenc.embeddings import embedding_class
 
     data = {**_defaults(), "sigmoid": None}
     if protocol is not None:
@@ -281,11 +281,30 @@ def resolve_config(protocol: str | None = None, **overrides: Any) -> FitConfig:
     params = dict(data["embedding_params"])
     embedding = overrides.get("embedding", data["embedding"])
     if embedding != data["embedding"]:
-        accepted = {parameter.name for parameter in describe_embedding(embedding).parameters}
+        accepted = embedding_class(embedding).parameter_names()
         params = {key: value for key, value in params.items() if key in accepted}
     params.update(_named_bandwidth(embedding, overrides.pop("embedding_params", None) or {}))
     data.update(overrides, embedding_params=params)
-    return FitConfig.from_dict(data)
+    config = FitConfig.from_dict(data)
+    check_device(config.device)
+    return config
+
+
+def check_device(device: str) -> None:
+    """Raise ``ValueError`` if ``device`` names a CUDA device this machine does not have.
+
+    Checked when a fit is resolved or planned, not when a config is made: a config of a GPU
+    run stays readable on a machine without one.
+    """
+    import torch
+
+    parsed = torch.device(device)
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here")
+    if parsed.type == "cuda" and parsed.index is not None:
+        count = torch.cuda.device_count()
+        if parsed.index >= count:
+            raise ValueError(f"device {device!r} requested but this machine has {count} GPU(s)")
 
 
 def _defaults() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The papers' protocols as named presets of a fit's settings (REFERENCE section 4).
+"""The papers' protocols as named presets of a fit's settings.
 
 Each protocol sets every hyper-parameter that a paper's experiment fixes; any setting given
 with it overrides one field (:func:`posenc.config.resolve_config`). P1: Zheng, Ramasinghe,
@@ -105,3 +105,8 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
         "solver": "closed-form",
     },
 }
+
+P1_SCATTER_DIMENSIONS = (1000, 2000, 3000, 5000)
+"""P1's embedding sizes D of the SR-vs-DP scatter."""
+P1_SCATTER_SIGMA_RANGE = (0.002, 0.1)
+"""Gaussian widths of the scatter, drawn log-uniformly (RFF at the matched scale)."""

@@ -51,6 +51,11 @@ def integer(name: str, value: int, minimum: int) -> int:
     return value
 
 
+def nonnegative_int(name: str, value: int) -> int:
+    """Return ``value`` if it is an integer >= 0 (a seed, a count that may be zero)."""
+    return integer(name, value, 0)
+
+
 def positive_int(name: str, value: int) -> int:
     """Return ``value`` if it is an integer >= 1, else raise ``ValueError``."""
     return integer(name, value, 1)

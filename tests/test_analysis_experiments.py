@@ -14,20 +14,19 @@ import pytest
 from matplotlib.figure import Figure
 
 from posenc.analysis import (
-    SR_DP_GAUSSIAN,
     basis_functions,
     embedding_distance_preservation,
     embedding_stable_rank,
     render,
     render_basis,
-    save_figure,
     similarity_vs_displacement,
     stable_rank_dp_scatter,
     stable_rank_vs_samples,
     summarize,
 )
-from posenc.analysis.plotting import STYLE, new_figure, plot_style
 from posenc.embeddings import make_embedding
+from posenc.plotting import STYLE, new_figure, plot_style, save_figure
+from posenc.theory import SR_DP_GAUSSIAN
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +144,8 @@ def test_drawing_never_imports_pyplot(tmp_path: Path) -> None:
     """No pyplot: no window can open and no global backend is switched."""
     script = (
         "import sys\n"
-        "from posenc.analysis import render, save_figure, stable_rank_vs_samples\n"
+        "from posenc.analysis import render, stable_rank_vs_samples\n"
+        "from posenc.plotting import save_figure\n"
         "from posenc.embeddings import make_embedding\n"
         "plot = stable_rank_vs_samples({'g': make_embedding('gaussian', num_centers=32)}, [1, 2])\n"
         "save_figure(render(plot), sys.argv[1])\n"

@@ -13,9 +13,8 @@ from posenc.analysis import (
     grid_distance_preservation,
     similarity_curve,
     stable_rank,
-    stable_rank_method,
 )
-from posenc.analysis.measure import working_matrix_shape
+from posenc.analysis.measure import stable_rank_method, working_matrix_shape
 from posenc.embeddings import make_embedding
 
 

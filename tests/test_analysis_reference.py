@@ -1,4 +1,4 @@
-"""REFERENCE.md section 2's tables, rebuilt through the public embeddings and the FFT path.
+"""P1's and P2's published SR and DP tables, rebuilt through the public embeddings and the FFT path.
 
 P1's analysis matrix is the D x D circulant (D = 10000) of a unit-norm generator, rows at
 x = k / N: here a periodic shifted basis with 10000 centres embedding the grid k / N. SR and
@@ -14,13 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from posenc.analysis import (
-    SR_DP_GAUSSIAN,
-    embedding_distance_preservation,
-    embedding_stable_rank,
-    similarity_curve,
-)
+from posenc.analysis import embedding_distance_preservation, embedding_stable_rank, similarity_curve
 from posenc.embeddings import make_embedding
+from posenc.theory import SR_DP_GAUSSIAN
 
 D = 10_000
 SAMPLES = (1, 2, 5, 10, 20, 30, 40, 50)

@@ -8,17 +8,14 @@ import pytest
 import scipy.linalg
 import torch
 
-from posenc.analysis import (
+from posenc.analysis import embedding_matrix, embedding_stable_rank, row_similarity, stable_rank
+from posenc.analysis.spectral import (
     BlockCirculant,
     circulant_similarity,
     circulant_stable_rank,
-    embedding_matrix,
-    embedding_stable_rank,
     fourier_features_stable_rank,
-    row_similarity,
     shifted_basis_similarity,
     shifted_basis_stable_rank,
-    stable_rank,
 )
 from posenc.embeddings import make_embedding
 

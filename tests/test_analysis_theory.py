@@ -10,15 +10,10 @@ import pytest
 import scipy.signal
 import torch
 
-from posenc.analysis import (
-    SR_DP_GAUSSIAN,
-    closed_form,
-    embedding_distance_preservation,
-    embedding_stable_rank,
-    similarity_curve,
-    theory,
-)
+from posenc import theory
+from posenc.analysis import embedding_distance_preservation, embedding_stable_rank, similarity_curve
 from posenc.embeddings import gaussian_sigma_to_rff_scale, make_embedding
+from posenc.theory import SR_DP_GAUSSIAN
 
 D = 10_000
 SAMPLES = (1, 2, 3, 5, 10, 20, 30, 40, 50, 64, 100)
@@ -109,7 +104,7 @@ def test_closed_form_stable_rank_matches_the_measurement(
     name: str, params: dict[str, Any], limit: float | None
 ) -> None:
     emb = p1_basis(name, **params)
-    form = closed_form(emb)
+    form = emb.closed_form()
     assert form is not None
     measured_full = embedding_stable_rank(emb, D)
     assert form.stable_rank(None) == pytest.approx(measured_full, rel=2e-3)
@@ -142,7 +137,7 @@ def test_closed_form_similarity_and_dp_match_the_measurement(
     name: str, params: dict[str, Any], bandwidth: float | None
 ) -> None:
     emb = p1_basis(name, **params)
-    form = closed_form(emb)
+    form = emb.closed_form()
     assert form is not None
     curve = similarity_curve(emb, D)
     predicted = form.similarity(curve.displacement)
@@ -159,15 +154,15 @@ def test_closed_form_similarity_and_dp_match_the_measurement(
 def test_rff_similarity_within_monte_carlo_error() -> None:
     emb = make_embedding("rff", scale=10.0, num_frequencies=4000, dtype=torch.float64)
     curve = similarity_curve(emb, 2000)
-    predicted = closed_form(emb).similarity(curve.displacement)
+    predicted = emb.closed_form().similarity(curve.displacement)
     # Mean of 4000 cosines: standard deviation at most 1 / sqrt(2 * 4000) = 0.011.
     assert np.abs(curve.similarity - predicted).max() < 5 * 0.0112
 
 
 def test_no_closed_form() -> None:
-    assert closed_form(make_embedding("logf")) is None
-    assert closed_form(make_embedding("square_wave", frequency=1.5)) is None
-    impulse = closed_form(make_embedding("impulse", num_centers=100))
+    assert make_embedding("logf").closed_form() is None
+    assert make_embedding("square_wave", frequency=1.5).closed_form() is None
+    impulse = make_embedding("impulse", num_centers=100).closed_form()
     assert impulse.stable_rank(40) == 40.0
     assert impulse.stable_rank(None) == pytest.approx(100.0)
 
@@ -192,11 +187,11 @@ def test_triangle_on_discrete_centres_keeps_the_documented_excess(spacings: int)
         periodic=True,
         dtype=torch.float64,
     )
-    excess = embedding_stable_rank(emb, centres) / closed_form(emb).stable_rank(centres) - 1
+    excess = embedding_stable_rank(emb, centres) / emb.closed_form().stable_rank(centres) - 1
     assert excess == pytest.approx(1 / (2 * spacings**2), rel=1e-6)
 
 
 def test_unresolved_generators_have_no_closed_form() -> None:
-    assert closed_form(make_embedding("triangle", num_centers=500)) is None  # width 1/K
-    assert closed_form(make_embedding("gaussian", sigma=0.001, num_centers=500)) is None
-    assert closed_form(make_embedding("gaussian", sigma=0.004, num_centers=500)) is not None
+    assert make_embedding("triangle", num_centers=500).closed_form() is None  # width 1/K
+    assert make_embedding("gaussian", sigma=0.001, num_centers=500).closed_form() is None
+    assert make_embedding("gaussian", sigma=0.004, num_centers=500).closed_form() is not None

@@ -10,9 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from posenc.analysis import (
-    SR_DP_GAUSSIAN,
     analysis_embedding,
-    analysis_parameters,
     bandwidth_response,
     default_embeddings,
     embedding_distance_preservation,
@@ -24,12 +22,14 @@ from posenc.analysis import (
     render_gallery,
     render_panels,
 )
-from posenc.analysis.theory import (
+from posenc.analysis.construction import analysis_parameters
+from posenc.embeddings import EMBEDDINGS, gaussian_sigma_to_rff_scale
+from posenc.theory import (
+    SR_DP_GAUSSIAN,
     gaussian_distance_preservation,
     rff_distance_preservation,
     triangle_distance_preservation,
 )
-from posenc.embeddings import EMBEDDINGS, gaussian_sigma_to_rff_scale
 
 
 def test_analysis_parameters_follow_p1_construction() -> None:

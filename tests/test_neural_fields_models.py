@@ -9,13 +9,13 @@ import torch
 
 from posenc.data import load_source, make_split
 from posenc.embeddings import kronecker_rows, make_embedding
-from posenc.neural_fields.models import MLPField, SeparableField, SirenField, build_model
-from posenc.neural_fields.problems import (
+from posenc.neural_fields.embedded import (
     FlatProblem,
     GridProblem,
     solve_linear_closed_form,
     solve_separable_closed_form,
 )
+from posenc.neural_fields.models import MLPField, SeparableField, SirenField, build_model
 
 
 def test_mlp_structure_and_hidden_layers() -> None:

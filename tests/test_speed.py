@@ -9,10 +9,10 @@ from torch.profiler import ProfilerActivity, profile
 
 from posenc.data import make_split
 from posenc.neural_fields import build_model, fit, resolve_config
+from posenc.neural_fields.embedded import FlatProblem
 from posenc.neural_fields.fitting import make_adam, train_step
 from posenc.neural_fields.memory import PeakMemory
 from posenc.neural_fields.pipeline import build_embedding, load_config_signal
-from posenc.neural_fields.problems import FlatProblem
 
 
 def largest_allocation(work) -> int:

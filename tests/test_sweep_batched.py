@@ -14,7 +14,7 @@ from posenc.neural_fields import (
     resolve_config,
 )
 from posenc.neural_fields.batched import BatchedMLP, batch_key
-from posenc.sweeps.executors import RunTask, plan_jobs
+from posenc.sweeps.jobs import RunTask, plan_jobs
 
 LINEAR_1D = {
     "signal": "camera:row=200",

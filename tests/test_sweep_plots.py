@@ -10,7 +10,6 @@ import pytest
 from matplotlib.image import imread
 
 from posenc.sweeps import (
-    SequentialExecutor,
     best_points,
     best_table,
     draw_figures,
@@ -23,6 +22,7 @@ from posenc.sweeps import (
     resolve_sweep,
     run_sweep,
 )
+from posenc.sweeps.executors import SequentialExecutor
 
 FIGURES = {
     "psnr_vs_bandwidth.png",

@@ -19,17 +19,11 @@ import pytest
 from imageio import v3 as iio
 
 from posenc.cli.main import main
-from posenc.sweeps import (
-    FAILED,
-    FINISHED,
-    BatchedExecutor,
-    Executor,
-    SequentialExecutor,
-    resolve_sweep,
-    run_sweep,
-)
-from posenc.sweeps.executors import load_signal
+from posenc.sweeps import Executor, resolve_sweep, run_sweep
+from posenc.sweeps.executors import BatchedExecutor, SequentialExecutor
+from posenc.sweeps.jobs import load_signal
 from posenc.sweeps.ray_executor import MISSING_EXTRA, RayExecutor, compute_job
+from posenc.sweeps.store import FAILED, FINISHED
 from tests.conftest import REPO_ROOT
 from tests.test_sweep_runner import SWEEP, rows
 

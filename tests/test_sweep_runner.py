@@ -10,21 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import posenc.sweeps.executors as executors
+import posenc.sweeps.jobs as jobs
 from posenc.sweeps import (
-    FAILED,
-    FINISHED,
     Executor,
     Job,
-    ProcessPoolExecutor,
     ResultStore,
     RunOutcome,
-    SequentialExecutor,
     load_sweep_file,
     make_executor,
     resolve_sweep,
     run_sweep,
 )
+from posenc.sweeps.executors import ProcessPoolExecutor, SequentialExecutor
+from posenc.sweeps.store import FAILED, FINISHED
 
 SWEEP = {
     "sweep": {
@@ -89,14 +87,14 @@ def test_batched_sweep_writes_every_run_once_and_resumes(tmp_path: Path) -> None
 def test_a_failing_run_is_recorded_the_sweep_goes_on_and_a_rerun_retries_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_fit = executors.fit
+    real_fit = jobs.fit
 
     def fragile_fit(signal, config, **kwargs):  # type: ignore[no-untyped-def]
         if config.embedding_params["sigma"] == 0.005 and config.seed == 1:
             raise RuntimeError("diverged on purpose")
         return real_fit(signal, config, **kwargs)
 
-    monkeypatch.setattr(executors, "fit", fragile_fit)
+    monkeypatch.setattr(jobs, "fit", fragile_fit)
     spec = resolve_sweep(SWEEP)
     summary = run_sweep(spec, tmp_path / "s", SequentialExecutor(), progress=False)
     assert summary.finished == 5
@@ -110,7 +108,7 @@ def test_a_failing_run_is_recorded_the_sweep_goes_on_and_a_rerun_retries_it(
     failed = [row for row in stored.values() if row["status"] == FAILED]
     assert len(failed) == 1 and failed[0]["error"] == error and failed[0]["reconstruction"] is None
 
-    monkeypatch.setattr(executors, "fit", real_fit)
+    monkeypatch.setattr(jobs, "fit", real_fit)
     recording = Recording(SequentialExecutor())
     summary = run_sweep(spec, tmp_path / "s", recording, progress=False)
     assert recording.keys == [failed[0]["key"]] and summary.finished == 1
@@ -123,7 +121,7 @@ def test_a_failing_batch_falls_back_to_single_fits(
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise MemoryError("no room for the batch")
 
-    monkeypatch.setattr(executors, "fit_batched", broken)
+    monkeypatch.setattr(jobs, "fit_batched", broken)
     summary = run_sweep(resolve_sweep(SWEEP), tmp_path / "s", make_executor(), progress=False)
     assert summary.finished == 6
     assert {row["executor"] for row in rows(tmp_path / "s").values()} == {"single"}

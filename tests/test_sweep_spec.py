@@ -7,23 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from posenc.analysis import closed_form
-from posenc.analysis.theory import (
+from posenc.embeddings import gaussian_sigma_to_rff_scale, make_embedding
+from posenc.sweeps.bandwidths import AutoBandwidths, auto_bandwidths, parse_bandwidths
+from posenc.sweeps.keys import run_key
+from posenc.sweeps.spec import resolve_sweep
+from posenc.sweeps.sweep_file import load_sweep_file, to_toml
+from posenc.theory import (
     gaussian_stable_rank,
     rff_stable_rank,
     sinc_stable_rank,
     triangle_stable_rank,
-)
-from posenc.embeddings import gaussian_sigma_to_rff_scale, make_embedding
-from posenc.sweeps.spec import (
-    AUTO_BANDWIDTH_RULES,
-    AutoBandwidths,
-    auto_bandwidths,
-    load_sweep_file,
-    parse_bandwidths,
-    resolve_sweep,
-    run_key,
-    to_toml,
 )
 
 try:
@@ -82,12 +75,12 @@ THEORY = {
     "triangle": triangle_stable_rank,
     "sinc": sinc_stable_rank,
     "impulse": lambda r: (
-        closed_form(make_embedding("impulse", radius=r, normalization="none")).stable_rank_limit
+        make_embedding("impulse", radius=r, normalization="none").closed_form().stable_rank_limit
     ),
 }
 
 
-@pytest.mark.parametrize("name", sorted(AUTO_BANDWIDTH_RULES))
+@pytest.mark.parametrize("name", sorted(THEORY))
 def test_auto_spans_stable_rank_2_to_4n_by_the_closed_forms(name) -> None:
     values = auto_bandwidths(name, num_samples=256, count=7)
     assert values == sorted(values) and len(set(values)) == 7
@@ -105,7 +98,7 @@ def test_auto_gaussian_range_brackets_p1_and_rff_is_matched() -> None:
 
 
 def test_auto_without_theory_is_refused() -> None:
-    with pytest.raises(ValueError, match="give explicit bandwidths for 'logf'"):
+    with pytest.raises(ValueError, match="'logf' has no closed-form stable rank"):
         auto_bandwidths("logf", 256)
 
 
@@ -189,7 +182,9 @@ def test_errors_name_table_key_and_problem(tables, message) -> None:
 
 def test_auto_for_an_embedding_without_theory_names_it() -> None:
     mapping = {"sweep": {"signals": ["powerlaw"], "embeddings": ["gaussian", "logf"]}}
-    with pytest.raises(ValueError, match=r"\[embeddings.logf\] bandwidths: .*for 'logf'"):
+    with pytest.raises(
+        ValueError, match=r"\[embeddings.logf\] bandwidths: 'logf' has no closed-form"
+    ):
         resolve_sweep(mapping)
 
 

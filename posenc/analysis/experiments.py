@@ -1,7 +1,8 @@
 """P1's analysis experiments as functions: each returns the numbers of one figure.
 
-Every experiment returns a :class:`PlotData` (or :class:`BasisData`): the exact numbers
-drawn, so a figure and its JSON/CSV never disagree. :mod:`posenc.analysis.plots` draws them.
+Every experiment returns a :class:`~posenc.analysis.plot_data.PlotData` (or
+:class:`~posenc.analysis.plot_data.BasisData`): the exact numbers drawn, so a figure and its
+JSON/CSV never disagree. :mod:`posenc.analysis.plots` draws them.
 
 - :func:`stable_rank_vs_samples`: SR against the number of samples (P1's figure), with theory;
 - :func:`similarity_vs_displacement`: ``D(delta)`` with theory, and each embedding's DP;
@@ -13,25 +14,21 @@ drawn, so a figure and its JSON/CSV never disagree. :mod:`posenc.analysis.plots`
 - :func:`embedding_profiles`: basis functions, similarity curve and Gram matrix of each
   embedding, for a side-by-side view (:func:`default_embeddings` builds every registered one).
 
-:func:`reference_embedders` builds P1's SR-against-N set; :func:`matched_embeddings` several
-embeddings at equal distance preservation (:func:`matched_bandwidth`, from the closed forms).
-
-Embeddings are built as P1 analyses them by :func:`analysis_embedding`: ``D`` periodic centres
-or ``D / 2`` frequencies, raw features (SR and DP do not depend on a constant scale), float64.
+Embeddings are built as P1 analyses them (:mod:`posenc.analysis.construction`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import brentq
 from tqdm import tqdm
 
+from posenc.analysis.construction import analysis_embedding
 from posenc.analysis.measure import (
     SimilarityCurve,
     embedding_matrix,
@@ -41,252 +38,14 @@ from posenc.analysis.measure import (
     stable_rank_and_similarity,
     stable_rank_method,
 )
-from posenc.analysis.metrics import DEFAULT_THRESHOLD
-from posenc.analysis.theory import SR_DP_GAUSSIAN, closed_form
+from posenc.analysis.plot_data import BasisData, PlotData, Series
 from posenc.embeddings import (
     Embedding,
     describe_embedding,
-    embedding_names,
     gaussian_sigma_to_rff_scale,
-    make_embedding,
 )
-
-SCATTER_DIMENSIONS = (1000, 2000, 3000, 5000)
-"""P1's embedding sizes D of the SR-vs-DP scatter."""
-SCATTER_SIGMA_RANGE = (0.002, 0.1)
-"""Gaussian widths of the scatter, drawn log-uniformly (RFF at the matched scale)."""
-
-
-@dataclass(frozen=True)
-class Series:
-    """One curve or point cloud: ``y`` against ``x``.
-
-    ``group`` picks the colour (series of one embedding share it); ``theory`` series are
-    drawn dashed; ``marker`` (a matplotlib marker) marks the points, and ``line=False``
-    leaves them unconnected (a scatter).
-    """
-
-    label: str
-    x: np.ndarray
-    y: np.ndarray
-    group: int = 0
-    theory: bool = False
-    marker: str | None = None
-    line: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return {
-            "label": self.label,
-            "theory": self.theory,
-            "x": [float(v) for v in self.x],
-            "y": [float(v) for v in self.y],
-        }
-
-
-@dataclass(frozen=True)
-class PlotData:
-    """Everything one x-y figure shows: axes, scales, series, and its scalar results.
-
-    ``guides`` are labelled horizontal reference lines ``(label, y)``, such as a threshold.
-    """
-
-    name: str
-    title: str
-    xlabel: str
-    ylabel: str
-    series: tuple[Series, ...]
-    xscale: str = "linear"
-    yscale: str = "linear"
-    metrics: dict[str, Any] = field(default_factory=dict)
-    guides: tuple[tuple[str, float], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: labels, scales, every series' points, the metrics."""
-        return {
-            "title": self.title,
-            "xlabel": self.xlabel,
-            "ylabel": self.ylabel,
-            "xscale": self.xscale,
-            "yscale": self.yscale,
-            "metrics": self.metrics,
-            "guides": [{"label": label, "y": y} for label, y in self.guides],
-            "series": [series.to_dict() for series in self.series],
-        }
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Long-format rows ``figure, series, theory, x, y``: one per plotted point."""
-        return [
-            {"figure": self.name, "series": s.label, "theory": s.theory, "x": x, "y": y}
-            for s in self.series
-            for x, y in zip(s.x.tolist(), s.y.tolist(), strict=True)
-        ]
-
-
-@dataclass(frozen=True)
-class BasisData:
-    """Basis functions of one embedding on ``[0, 1)`` and the Gram matrix of its grid."""
-
-    name: str
-    title: str
-    x: np.ndarray
-    functions: np.ndarray
-    feature_indices: tuple[int, ...]
-    gram_points: np.ndarray
-    gram: np.ndarray
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the plotted functions (one list per feature) and the Gram matrix."""
-        return {
-            "title": self.title,
-            "x": self.x.tolist(),
-            "features": list(self.feature_indices),
-            "functions": self.functions.tolist(),
-            "gram_points": self.gram_points.tolist(),
-            "gram": self.gram.tolist(),
-        }
-
-
-# ---------------------------------------------------------------------- construction
-def analysis_parameters(
-    name: str, dim: int, periodic: bool = True, seed: int = 0
-) -> dict[str, Any]:
-    """The size parameters of P1's analysis construction of embedding ``name``.
-
-    Shifted bases get ``num_centers=dim`` and ``periodic``; Fourier features ``dim // 2``
-    frequencies (at least 1); embeddings that draw at random get ``seed``. Embeddings with a
-    fixed size (``none``, ``basic``) get nothing.
-    """
-    accepted = {parameter.name for parameter in describe_embedding(name).parameters}
-    params: dict[str, Any] = {}
-    if "num_centers" in accepted:
-        params.update(num_centers=dim, periodic=periodic)
-    if "num_frequencies" in accepted:
-        params["num_frequencies"] = max(1, dim // 2)
-    if "seed" in accepted:
-        params["seed"] = seed
-    return params
-
-
-def analysis_embedding(
-    name: str, dim: int, *, periodic: bool = True, seed: int = 0, **params: Any
-) -> Embedding:
-    """Embedding ``name`` as P1 analyses it: :func:`analysis_parameters`, then ``params``
-    (``bandwidth=`` or the embedding's own bandwidth name, and any other parameter), raw
-    features in float64."""
-    return make_embedding(
-        name,
-        normalization="none",
-        dtype=torch.float64,
-        **{**analysis_parameters(name, dim, periodic, seed), **params},
-    )
-
-
-def default_embeddings(dim: int = 256, names: Sequence[str] | None = None) -> dict[str, Embedding]:
-    """Every registered embedding (or ``names``) at its documented defaults, built by
-    :func:`analysis_embedding` with size ``dim``. Embeddings with a required parameter (the
-    user-defined ``custom`` basis needs a generator) are left out unless named."""
-    chosen = (
-        names
-        if names is not None
-        else [
-            name
-            for name in embedding_names()
-            if not any(parameter.required for parameter in describe_embedding(name).parameters)
-        ]
-    )
-    return {name: analysis_embedding(name, dim) for name in chosen}
-
-
-REFERENCE_SAMPLE_EMBEDDERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "impulse": ("impulse", {}),
-    "square wave, f = 1": ("square_wave", {"frequency": 1.0}),
-    "sine, f = 1, offset 0.7": ("sine", {"frequency": 1.0, "offset": 0.7}),
-    "Gaussian, σ = 0.01": ("gaussian", {"sigma": 0.01}),
-    "RFF, s = 5": ("rff", {"scale": 5.0}),
-}
-"""P1's SR-against-N embedders (REFERENCE section 2's table): label to (name, parameters)."""
-MATCH_SEARCH_RANGE = (1e-6, 1e3)
-"""Bandwidths searched by :func:`matched_bandwidth` (a log grid, then Brent's method)."""
-MATCH_SEARCH_SIZE = 1 << 16
-"""Size at which :func:`matched_bandwidth` evaluates closed forms (DP does not depend on it;
-a large size keeps narrow bandwidths resolved)."""
-
-
-def reference_embedders(dim: int = 10_000) -> dict[str, Embedding]:
-    """:data:`REFERENCE_SAMPLE_EMBEDDERS` built by :func:`analysis_embedding` with size ``dim``
-    (P1 uses ``D = 10000``: 10000 centres, 5000 RFF frequencies)."""
-    return {
-        label: analysis_embedding(name, dim, **params)
-        for label, (name, params) in REFERENCE_SAMPLE_EMBEDDERS.items()
-    }
-
-
-def matched_bandwidth(
-    name: str,
-    distance_preservation: float,
-    dim: int = 10_000,
-    threshold: float = DEFAULT_THRESHOLD,
-    **params: Any,
-) -> float:
-    """The bandwidth at which embedding ``name`` has the closed-form DP
-    ``distance_preservation``, so that embeddings can be compared at equal DP.
-
-    The root of ``DP(b) - target`` is bracketed on a log grid of 16 bandwidths spanning
-    :data:`MATCH_SEARCH_RANGE` and refined by Brent's method (``params`` set the embedding's
-    other parameters). ``ValueError`` if ``name`` has no closed form, if no bandwidth in the
-    range reaches the target, or if the bandwidth found spans fewer than two centre spacings
-    at size ``dim`` (where the centres, not the generator, set DP).
-    """
-    if not (math.isfinite(distance_preservation) and 0 < distance_preservation < 0.5):
-        raise ValueError(f"target DP must be in (0, 1/2), got {distance_preservation!r}")
-    search_dim = max(dim, MATCH_SEARCH_SIZE)
-
-    def excess(log_bandwidth: float) -> float:
-        bandwidth = math.exp(log_bandwidth)
-        form = closed_form(analysis_embedding(name, search_dim, bandwidth=bandwidth, **params))
-        if form is None:
-            return math.nan
-        return form.distance_preservation(threshold) - distance_preservation
-
-    grid = np.linspace(*np.log(MATCH_SEARCH_RANGE), 16)
-    values = [excess(float(point)) for point in grid]
-    if all(math.isnan(value) for value in values):
-        raise ValueError(f"embedding {name!r} has no closed-form DP to match")
-    brackets = [
-        index
-        for index in range(len(grid) - 1)
-        if values[index] * values[index + 1] <= 0  # False when either is NaN
-    ]
-    if not brackets:
-        raise ValueError(
-            f"no {name!r} bandwidth in {MATCH_SEARCH_RANGE} has a closed-form DP of "
-            f"{distance_preservation:g}"
-        )
-    index = brackets[0]
-    bandwidth = math.exp(brentq(excess, grid[index], grid[index + 1], xtol=1e-13))
-    if closed_form(analysis_embedding(name, dim, bandwidth=bandwidth, **params)) is None:
-        raise ValueError(
-            f"{name!r} at DP {distance_preservation:g} needs bandwidth {bandwidth:.4g}, too "
-            f"narrow for {dim} centres (the closed form needs two centre spacings)"
-        )
-    return bandwidth
-
-
-def matched_embeddings(
-    names: Sequence[str],
-    distance_preservation: float,
-    dim: int = 10_000,
-    threshold: float = DEFAULT_THRESHOLD,
-) -> dict[str, Embedding]:
-    """Each embedding of ``names`` (size ``dim``) at the bandwidth of
-    :func:`matched_bandwidth`, labelled ``"name bandwidth=value"``: equal DP, different SR."""
-    embeddings = {}
-    for name in names:
-        value = matched_bandwidth(name, distance_preservation, dim, threshold)
-        embedding = analysis_embedding(name, dim, bandwidth=value)
-        embeddings[f"{name} {embedding.bandwidth_name}={value:.4g}"] = embedding
-    return embeddings
+from posenc.protocols import P1_SCATTER_DIMENSIONS, P1_SCATTER_SIGMA_RANGE
+from posenc.theory import DEFAULT_THRESHOLD, SR_DP_GAUSSIAN
 
 
 # ------------------------------------------------------------------------- experiments
@@ -295,7 +54,7 @@ def stable_rank_vs_samples(
 ) -> PlotData:
     """SR of each embedding on ``N`` samples ``k / N`` for every ``N``, beside its theory.
 
-    P1's figure uses ``D = 10000`` periodic centres and ``N = 1..50`` (REFERENCE section 2).
+    P1's figure uses ``D = 10000`` periodic centres and ``N = 1..50`` (P1's figure of SR against N).
     """
     counts = np.array(sorted(set(sample_counts)), dtype=np.int64)
     series: list[Series] = []
@@ -303,7 +62,7 @@ def stable_rank_vs_samples(
     for group, (label, embedding) in enumerate(work):
         measured = [embedding_stable_rank(embedding, int(n)) for n in counts]
         series.append(Series(label, counts, np.array(measured), group, marker="o"))
-        form = closed_form(embedding)
+        form = embedding.closed_form()
         if form is not None:
             predicted = [form.stable_rank(int(n)) for n in counts]
             series.append(Series(f"{label} theory", counts, np.array(predicted), group, True))
@@ -342,7 +101,7 @@ def similarity_vs_displacement(
         shown = np.abs(curve.displacement) <= window
         delta = curve.displacement[shown]
         series.append(Series(label, delta, curve.similarity[shown], group))
-        form = closed_form(embedding)
+        form = embedding.closed_form()
         if form is not None:
             series.append(Series(f"{label} theory", delta, form.similarity(delta), group, True))
     return PlotData(
@@ -357,9 +116,9 @@ def similarity_vs_displacement(
 
 
 def stable_rank_dp_scatter(
-    dimensions: Sequence[int] = SCATTER_DIMENSIONS,
+    dimensions: Sequence[int] = P1_SCATTER_DIMENSIONS,
     num_bandwidths: int = 100,
-    sigma_range: tuple[float, float] = SCATTER_SIGMA_RANGE,
+    sigma_range: tuple[float, float] = P1_SCATTER_SIGMA_RANGE,
     seed: int = 0,
     progress: bool = False,
 ) -> PlotData:
@@ -502,7 +261,7 @@ def summarize(
     else:
         sr = embedding_stable_rank(embedding, num_samples)
     dp = curve.distance_preservation(threshold)
-    form = closed_form(embedding)
+    form = embedding.closed_form()
     return {
         "label": label,
         "embedding": embedding.name,
@@ -539,7 +298,7 @@ def bandwidth_response(
     **params: Any,
 ) -> BandwidthResponse:
     """SR and DP of embedding ``name`` on ``N`` samples ``k / N`` at every bandwidth, beside
-    their closed forms (REFERENCE section 2's tables use the Gaussian with ``N = D = 10000``).
+    their closed forms (P1's tables use the Gaussian with ``N = D = 10000``).
 
     Each embedding is :func:`analysis_embedding` with ``dim = num_samples``; ``params`` set
     its other parameters.

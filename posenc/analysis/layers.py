@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from posenc.analysis.experiments import PlotData, Series
 from posenc.analysis.metrics import stable_rank
+from posenc.analysis.plot_data import PlotData, Series
 
 
 def hidden_layers(model: nn.Module) -> list[nn.Module]:

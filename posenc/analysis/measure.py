@@ -86,9 +86,10 @@ def working_matrix_shape(embedding: Embedding, num_samples: int) -> tuple[int, i
     frequencies; otherwise the embedded matrix itself. Lets callers check memory first.
     """
     method = stable_rank_method(embedding)
-    if method == "fft":
-        return num_samples // math.gcd(num_samples, embedding.num_centers), embedding.num_centers
-    if method == "toeplitz":
+    if method == "fft" and isinstance(embedding, ShiftedBasis):
+        centres = embedding.num_centers
+        return num_samples // math.gcd(num_samples, centres), centres
+    if method == "toeplitz" and isinstance(embedding, FourierFeatures):
         return num_samples, min(embedding.frequencies.numel(), FREQUENCY_CHUNK)
     return num_samples**embedding.in_dim, embedding.out_dim
 

@@ -1,4 +1,4 @@
-"""Stable rank and distance preservation of an embedded matrix (REFERENCE section 1).
+"""Stable rank and distance preservation of an embedded matrix (P1, section 3).
 
 These work on any matrix, one row per embedded coordinate. For whole embeddings (which pick
 the fastest exact method, an FFT for periodic shifted bases) see :mod:`posenc.analysis.measure`.
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from posenc.theory import DEFAULT_THRESHOLD
+
 STABLE_RANK_METHODS = ("gram", "svd")
-DEFAULT_THRESHOLD = 0.1
-"""Similarity above which two coordinates count as close (P1's DP threshold)."""
 MAX_MATRIX_BYTES = 2 * 1024**3
 """Largest float64 matrix the analysis materialises; larger requests raise ``ValueError``."""
 

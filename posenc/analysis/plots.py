@@ -1,4 +1,4 @@
-"""Draw the analysis experiments in the shared style (:mod:`posenc.analysis.plotting`).
+"""Draw the analysis experiments in the shared style (:mod:`posenc.plotting`).
 
 :func:`render` draws any :class:`~posenc.analysis.experiments.PlotData`: measured series as
 coloured lines (or points), theory series as thin dark dashes on top of them (where theory
@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
-from posenc.analysis.experiments import BasisData, EmbeddingProfile, PlotData, Series
-from posenc.analysis.plotting import (
+from posenc.analysis.experiments import EmbeddingProfile
+from posenc.analysis.plot_data import BasisData, PlotData, Series
+from posenc.plotting import (
     COLUMN_WIDTH,
     PAGE_WIDTH,
     PALETTE,
@@ -32,9 +35,9 @@ from posenc.analysis.plotting import (
     styled,
 )
 
-THEORY = {"color": "0.15", "linestyle": THEORY_LINESTYLE, "linewidth": 0.9}
+THEORY: dict[str, Any] = {"color": "0.15", "linestyle": THEORY_LINESTYLE, "linewidth": 0.9}
 """How a theory curve is drawn: thin dark dashes over the measured curve."""
-GUIDE = {"color": "0.5", "linestyle": ":", "linewidth": 0.8}
+GUIDE: dict[str, Any] = {"color": "0.5", "linestyle": ":", "linewidth": 0.8}
 """How a horizontal reference line (a threshold) is drawn."""
 MAX_PANEL_COLUMNS = 3
 """Panels per row of :func:`render_panels`."""
@@ -164,7 +167,7 @@ def _draw_basis(axes: Axes, data: BasisData) -> None:
         axes.plot(data.x, values, color=PALETTE[row % len(PALETTE)], label=f"feature {index}")
 
 
-def _draw_gram(axes: Axes, data: BasisData) -> Artist:
+def _draw_gram(axes: Axes, data: BasisData) -> AxesImage:
     extent = (data.gram_points[0], data.gram_points[-1], data.gram_points[-1], data.gram_points[0])
     image = axes.imshow(data.gram, extent=extent, interpolation="nearest")
     axes.grid(False)

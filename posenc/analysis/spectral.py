@@ -1,6 +1,6 @@
 """Exact stable rank and similarity of shifted bases on a uniform periodic grid, by FFT.
 
-P2's proof idea (REFERENCE section 2): with ``K`` centres ``t_j = j / K`` on the circle, the
+P2's proof idea (appendix, Proposition 2): with ``K`` centres ``t_j = j / K`` on the circle, the
 embedding of ``N`` samples ``x_k = k / N`` is ``X[k, j] = psi(x_k - t_j)``. Shifting both the
 sample and the centre by ``1 / g``, ``g = gcd(N, K)``, leaves an entry unchanged, so with
 ``n = N / g`` and ``m = K / g``
@@ -149,7 +149,7 @@ class BlockCirculant:
 def circulant_stable_rank(generator_row: Tensor) -> float:
     """SR of the ``D x D`` circulant of ``generator_row``: ``sum |G|^2 / max |G|^2``, G its DFT.
 
-    P1's analysis matrix (REFERENCE section 2): ``D = 10000`` and a Gaussian row
+    P1's analysis matrix: ``D = 10000`` and a Gaussian row
     ``exp(-d^2 / (2 sigma^2))`` give ``1 / (2 sqrt(pi) sigma)``. Exact, ``O(D log D)``.
     """
     return BlockCirculant.circulant(generator_row).stable_rank()
@@ -167,7 +167,7 @@ def circulant_similarity(generator_row: Tensor) -> Tensor:
 def shifted_basis_stable_rank(embedding: Embedding, num_samples: int) -> float:
     """Exact SR of a periodic 1D shifted basis embedding ``x_k = k / N``, ``k < N``, by FFT.
 
-    With ``N = K`` (a sample at every centre) this is P1's circulant; REFERENCE section 2's
+    With ``N = K`` (a sample at every centre) this is P1's circulant; P1's
     table of SR against N uses ``K = 10000`` centres and ``N = 1..50`` samples.
     """
     return BlockCirculant.from_embedding(embedding, num_samples).stable_rank()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from posenc.embeddings import describe_embedding, embedding_class, embedding_names
-from posenc.embeddings.registry import EmbeddingInfo, ParameterInfo
-from posenc.reports import embedding_catalog
+if TYPE_CHECKING:
+    from posenc.embeddings.registry import EmbeddingInfo, ParameterInfo
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``embeddings`` sub-command."""
     parser = subparsers.add_parser(
         "embeddings",
@@ -20,12 +19,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "defaults, formula), or describe one in detail.",
     )
     parser.add_argument("name", nargs="?", help="an embedding to describe in detail")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON instead of a table (default: table)"
+    )
     parser.set_defaults(handler=run)
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the table, or one embedding's details."""
+    from posenc.embeddings import describe_embedding, embedding_names
+    from posenc.tables import embedding_catalog
+
     names = [args.name] if args.name else embedding_names()
     infos = [describe_embedding(name) for name in names]
     if args.json:
@@ -38,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _details(info: EmbeddingInfo) -> str:
+    from posenc.embeddings import embedding_class
+
     cls = embedding_class(info.name)
     lines = [
         f"{info.name} ({info.family} family)",
@@ -57,6 +64,8 @@ def _parameter_line(parameter: ParameterInfo, width: int) -> str:
 
 
 def _as_json(info: EmbeddingInfo) -> dict[str, Any]:
+    from posenc.embeddings import embedding_class
+
     return {
         "name": info.name,
         "family": info.family,

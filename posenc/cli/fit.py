@@ -104,9 +104,9 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run_fit(args: argparse.Namespace) -> int:
     """Resolve the config, load the signal, fit, and write the run folder."""
     from posenc.config import resolve_config
+    from posenc.files import check_output_folder, default_output_folder
     from posenc.neural_fields import fit, load_config_signal
     from posenc.neural_fields.output import save_fit
-    from posenc.runfolder import check_output_folder, default_output_folder
 
     config = resolve_config(args.protocol, **config_overrides(args))
     out_dir = args.out or default_output_folder("fit", config.embedding)

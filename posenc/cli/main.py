@@ -69,14 +69,16 @@ def _embedding_options(
     """Take the ``--NAME VALUE`` embedding parameters of ``fit`` and ``sweep`` out of
     ``argv`` (their names come from the embedding, which the parser does not know)."""
     module = {module.__name__.rsplit(".", 1)[-1]: module for module in COMMANDS}.get(command or "")
-    if module is None or not hasattr(module, "MANY_VALUES") or {"-h", "--help"} & set(argv):
+    if command is None or module is None or not hasattr(module, "MANY_VALUES"):
+        return argv, {}
+    if {"-h", "--help"} & set(argv):
         return argv, {}
     subparser = next(
         action.choices[command]
         for action in parser._actions
         if isinstance(action, argparse._SubParsersAction)
     )
-    start = argv.index(command) + 1  # type: ignore[arg-type]
+    start = argv.index(command) + 1
     rest, options = split_unknown_options(
         argv[start:], subparser._option_string_actions, many=module.MANY_VALUES
     )

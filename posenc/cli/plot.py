@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``plot`` sub-command."""
     parser = subparsers.add_parser(
         "plot",
@@ -18,11 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("folder", type=Path, metavar="FOLDER", help="a sweep folder")
     parser.set_defaults(handler=run)
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Draw the figures, export the results, print the paths written."""
-    from posenc.sweeps.plots import draw_figures
+    from posenc.sweeps.figures import draw_figures
     from posenc.sweeps.runner import export_results
 
     for path in draw_figures(args.folder) + export_results(args.folder):

@@ -20,14 +20,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from posenc.cli.params import parse_key_values
-from posenc.runfolder import check_output_folder, default_output_folder, staged_folder, write_json
+from posenc.files import check_output_folder, default_output_folder, staged_folder, write_json
 from posenc.sequence import experiments, tables
 from posenc.sequence.encodings import SEQUENCE_ENCODINGS
 from posenc.sequence.tasks import TASKS
 from posenc.sequence.training import PRESETS, RunConfig, resolve_config, with_seed
 
 GAUSSIAN_SR_TIMES_DP = 0.85612
-"""SR * DP of the Gaussian shifted basis (REFERENCE.md section 2), drawn for reference."""
+"""SR * DP of the Gaussian shifted basis (P2, Proposition 2), drawn for reference."""
 
 _MODEL_OPTIONS = ("layers", "width", "heads", "norm", "dropout", "max_position")
 _TRAIN_OPTIONS = (

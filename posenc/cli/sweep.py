@@ -11,7 +11,7 @@ from posenc.choices import ModelKind, options
 from posenc.cli.fit import EMBEDDING_OPTIONS, add_embedding_flags, embedding_parameters
 from posenc.cli.settings import SWEEP_EMBEDDING_HELP, add_setting_flags, given_settings
 from posenc.protocols import PROTOCOLS
-from posenc.sweeps.spec import SWEPT_FIELDS
+from posenc.sweeps.sweep_file import SWEPT_FIELDS
 
 MANY_VALUES = True
 """``posenc sweep`` takes several values for an embedding's bandwidth (``--sigma A B``)."""
@@ -33,7 +33,7 @@ width = 1/SR, impulse radius = 1/(2 SR). --bandwidths NAME=VALUES sets one embed
 
 Runs that differ only in bandwidth and/or seed with a linear or MLP model are trained together
 as one batched model (--no-batch: one by one). --jobs N spreads the work over N processes.
---config FILE reads the same settings from a TOML file (see posenc.sweeps.spec); flags
+--config FILE reads the same settings from a TOML file (see posenc.sweeps.sweep_file); flags
 override it. FOLDER/sweep.toml is the resolved sweep: `posenc sweep --config` runs it again.
 
 --executor ray runs every job as a Ray task (needs the ray extra: pip install 'posenc[ray]'):
@@ -142,7 +142,7 @@ def _add_run_flags(group: Any) -> None:
 def sweep_mapping(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     """The sweep as a ``sweep.toml`` mapping: ``--config``'s file, overridden by the flags;
     and the name to prefix errors with."""
-    from posenc.sweeps.spec import load_sweep_file
+    from posenc.sweeps.sweep_file import load_sweep_file
 
     mapping = load_sweep_file(args.config) if args.config else {}
     source = str(args.config) if args.config else None
@@ -168,7 +168,7 @@ def _table(mapping: dict[str, Any], key: str, source: str | None, name: str = ""
 
 def _flag_mapping(args: argparse.Namespace) -> dict[str, Any]:
     from posenc.embeddings import embedding_class
-    from posenc.sweeps.spec import parse_bandwidths
+    from posenc.sweeps.bandwidths import parse_bandwidths
 
     sweep: dict[str, Any] = {}
     if args.sources or args.signal:
@@ -220,7 +220,8 @@ def _named_bandwidths(args: argparse.Namespace, swept: bool) -> dict[str, list[s
 def _apply_named_bandwidths(args: argparse.Namespace, mapping: dict[str, Any]) -> None:
     """``--sigma VALUES`` etc.: the values of each swept embedding with that bandwidth."""
     from posenc.embeddings import embedding_class
-    from posenc.sweeps.spec import parse_bandwidths, swept_embedding_names
+    from posenc.sweeps.bandwidths import parse_bandwidths
+    from posenc.sweeps.spec import swept_embedding_names
 
     names = swept_embedding_names(mapping)
     for item in args.bandwidths or []:
@@ -249,9 +250,10 @@ def _apply_named_bandwidths(args: argparse.Namespace, mapping: dict[str, Any]) -
 def run(args: argparse.Namespace) -> int:
     """Resolve and check the whole sweep, then run what is not done yet, then plot."""
     from posenc.sweeps.executors import make_executor
-    from posenc.sweeps.plots import draw_figures
+    from posenc.sweeps.figures import draw_figures
     from posenc.sweeps.runner import export_results, run_sweep
-    from posenc.sweeps.spec import resolve_sweep, runs_key, split_run_options
+    from posenc.sweeps.spec import resolve_sweep
+    from posenc.sweeps.sweep_file import split_run_options
 
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs must be an integer >= 1, got {args.jobs}")
@@ -261,9 +263,7 @@ def run(args: argparse.Namespace) -> int:
     options = split_run_options(mapping, source)
     spec = resolve_sweep({k: v for k, v in mapping.items() if k != "run"}, source)
     runs = spec.runs()
-    folder = (
-        Path(options["out"]) if "out" in options else Path("runs") / f"sweep-{runs_key(runs)[:8]}"
-    )
+    folder = Path(options["out"]) if "out" in options else Path("runs") / f"sweep-{spec.key[:8]}"
     jobs, batch = options.get("jobs"), options.get("batch", True)
     if args.dry_run:
         _print_plan(runs, folder, jobs, batch, _where(args, jobs))
@@ -303,7 +303,7 @@ def _where(args: argparse.Namespace, jobs: int | None) -> str:
 
 
 def _print_plan(runs: list[Any], folder: Path, jobs: int | None, batch: bool, where: str) -> None:
-    from posenc.sweeps.executors import RunTask, plan_jobs
+    from posenc.sweeps.jobs import RunTask, plan_jobs
     from posenc.sweeps.store import STORE_NAME, ResultStore
 
     status: dict[str, str] = {}
@@ -322,7 +322,7 @@ def _print_plan(runs: list[Any], folder: Path, jobs: int | None, batch: bool, wh
 
 
 def _print_best(folder: Path) -> None:
-    from posenc.sweeps.plots import load_points
+    from posenc.sweeps.points import load_points
 
     points = load_points(folder)
     for name in dict.fromkeys(point.embedding for point in points):

@@ -91,7 +91,10 @@ def product_indices(axes: Sequence[Tensor], shape: Sequence[int]) -> Tensor:
     (sorted when every ``axes[k]`` is sorted)."""
     strides = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
     mesh = torch.meshgrid(*axes, indexing="ij")
-    return sum(index * stride for index, stride in zip(mesh, strides, strict=True)).reshape(-1)
+    flat = torch.zeros_like(mesh[0])
+    for index, stride in zip(mesh, strides, strict=True):
+        flat += index * stride
+    return flat.reshape(-1)
 
 
 def _complement(indices: Tensor, shape: Sequence[int]) -> Tensor:

@@ -10,6 +10,7 @@ from posenc.embeddings.base import (
     REFERENCE_GRID_POINTS,
     AxisEmbedding,
     Embedding,
+    Param,
     kronecker_rows,
 )
 from posenc.embeddings.fourier import (
@@ -21,7 +22,6 @@ from posenc.embeddings.fourier import (
     P3PositionalEncoding,
     RandomFourierFeatures,
 )
-from posenc.embeddings.matching import gaussian_sigma_to_rff_scale, rff_scale_to_gaussian_sigma
 from posenc.embeddings.registry import (
     EMBEDDINGS,
     EmbeddingInfo,
@@ -45,6 +45,7 @@ from posenc.embeddings.shifted import (
     TriangleBasis,
     periodic_interpolate,
 )
+from posenc.theory import gaussian_sigma_to_rff_scale, rff_scale_to_gaussian_sigma
 
 __all__ = [
     "EMBEDDINGS",
@@ -62,6 +63,7 @@ __all__ = [
     "LogFourierEmbedding",
     "NoiseBasis",
     "P3PositionalEncoding",
+    "Param",
     "ParameterInfo",
     "RandomFourierFeatures",
     "RectBasis",

@@ -23,22 +23,31 @@ A separable (Kronecker) embedding returns the per-axis factors, shape ``(N, in_d
 each factor normalised on its own so that the (never materialised) Kronecker row
 ``f(x_1) (x) ... (x) f(x_d)`` has unit largest norm.
 
-Subclasses set up their parameters in ``__init__`` and implement the raw feature map; the
-metaclass computes the normalisation constant after ``__init__`` returns, so a new embedding
-needs no extra call.
+Parameters are declared once, as :class:`Param` class attributes (default, one line of help,
+check): a subclass inherits its base classes' declarations (every shifted basis shares those
+of :class:`~posenc.embeddings.shifted.ShiftedBasis`) and declares only its own. The
+constructor takes them as keywords, checks them and stores them as attributes; a subclass
+builds what it derives from them in :meth:`Embedding.build` and implements the raw feature
+map. The metaclass computes the normalisation constant after construction, so a new
+embedding needs no extra call.
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from typing import Any, ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 import torch
 from torch import Tensor, nn
 
 from posenc import validation
 from posenc.choices import AxisComposition, Normalization, options
+
+if TYPE_CHECKING:
+    from posenc.theory import ClosedForm
 
 REFERENCE_GRID_POINTS = 2048
 """Points of the 1D reference grid (evenly spaced on [0, 1]) over which the domain norm is taken."""
@@ -48,6 +57,63 @@ AXIS_COMPOSITIONS = options(AxisComposition)
 
 _CHUNK_ELEMENTS = 2**24
 """Feature values evaluated at a time when a normalisation constant is computed."""
+
+T = TypeVar("T")
+
+REQUIRED: Any = object()
+"""The default of a :class:`Param` that has none."""
+
+
+@dataclass(frozen=True)
+class Param(Generic[T]):
+    """One constructor parameter of an embedding, declared as a class attribute.
+
+    ``default`` (or :data:`REQUIRED`); ``help``, one line for ``posenc embeddings``;
+    ``check(name, value)``, which returns the value (converted) or raises ``ValueError``;
+    ``derive(embedding)``, the default computed from the other parameters when the value is
+    ``None``, shown to users as ``shown_default``; ``key``, the keyword when it differs from
+    the attribute's name. On an instance the attribute holds the checked value.
+    """
+
+    default: Any = REQUIRED
+    help: str = ""
+    check: Callable[[str, Any], Any] | None = None
+    derive: Callable[[Any], Any] | None = None
+    shown_default: str | None = None
+    key: str | None = None
+    attribute: str = field(default="", init=False)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        object.__setattr__(self, "attribute", name)
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Param[T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> T: ...
+
+    def __get__(self, instance: object, owner: type) -> Any:
+        # An instance holds its value in its __dict__, which shadows this non-data
+        # descriptor; on the class the attribute is the declaration itself.
+        return self if instance is None else self.default
+
+    @property
+    def name(self) -> str:
+        """The keyword of the parameter."""
+        return self.key or self.attribute
+
+    @property
+    def required(self) -> bool:
+        """Whether the parameter has no default."""
+        return self.default is REQUIRED
+
+    def resolve(self, embedding: Any, value: Any) -> Any:
+        """The checked value of this parameter on ``embedding``."""
+        if value is REQUIRED:
+            raise ValueError(f"{embedding.name}: parameter {self.name!r} is required")
+        if value is None and self.derive is not None:
+            value = self.derive(embedding)
+        return value if value is None or self.check is None else self.check(self.name, value)
 
 
 class _EmbeddingMeta(abc.ABCMeta):
@@ -59,42 +125,97 @@ class _EmbeddingMeta(abc.ABCMeta):
         return instance
 
 
+def _floating_dtype(name: str, value: Any) -> torch.dtype:
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise ValueError(f"{name} must be a floating-point torch dtype, got {value}")
+    return value
+
+
 class Embedding(nn.Module, metaclass=_EmbeddingMeta):
     """Base class: a fixed or trainable map from ``(N, in_dim)`` coordinates to features.
 
     Class attributes document the embedding for the registry and the command line:
     ``name`` (registry key), ``family`` (``"fourier"`` or ``"shifted"``), ``formula`` (plain
-    text), ``bandwidth_name`` (the one parameter a sweep varies, or ``None``) and
-    ``parameter_help`` (one line per constructor parameter) and ``derived_defaults`` (how a
-    default of ``None`` is resolved, e.g. ``"1/num_centers"``).
+    text), ``bandwidth_name`` (the one parameter a sweep varies, or ``None``) and the
+    :class:`Param` declarations of its constructor parameters. Optional hooks answer what
+    the theory knows of it: :meth:`closed_form` and :meth:`bandwidth_for_stable_rank`.
     """
 
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""
     formula: ClassVar[str] = ""
     bandwidth_name: ClassVar[str | None] = None
-    parameter_help: ClassVar[dict[str, str]] = {}
-    derived_defaults: ClassVar[dict[str, str]] = {}
     compositions: ClassVar[tuple[str, ...]] = AXIS_COMPOSITIONS
+    example_parameters: ClassVar[dict[str, Any]] = {}
+    """Values for required parameters where an example instance is needed (tests, docs)."""
+
+    in_dim = Param[int](1, "number of coordinate axes d (>= 1)", validation.positive_int)
+    compose = Param[str]("concat", "multi-D composition: concat | directions (2D) | separable")
+    normalization = Param[str](
+        "domain",
+        "domain (largest row norm over [0,1)^d is 1) | train | none",
+        lambda name, value: validation.choice(name, value, NORMALIZATIONS),
+    )
+    feature_dtype = Param[torch.dtype](
+        torch.float32, "floating-point type of the features", _floating_dtype, key="dtype"
+    )
 
     norm_scale: Tensor
 
-    def __init__(
-        self,
-        in_dim: int = 1,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
+    def __init__(self, **values: Any) -> None:
         super().__init__()
-        self.in_dim = validation.positive_int("in_dim", in_dim)
-        self.compose = validation.choice("compose", compose, self.compositions)
-        self.normalization = validation.choice("normalization", normalization, NORMALIZATIONS)
-        if compose == "directions" and in_dim != 2:
-            raise ValueError(f"compose='directions' needs in_dim=2, got in_dim={in_dim}")
-        if not dtype.is_floating_point:
-            raise ValueError(f"dtype must be a floating-point torch dtype, got {dtype}")
-        self.register_buffer("norm_scale", torch.ones(self._norm_scale_shape(), dtype=dtype))
+        declared = self.declared_parameters()
+        unknown = sorted(set(values) - set(declared))
+        if unknown:
+            raise ValueError(
+                f"embedding {self.name!r} has no parameter {', '.join(map(repr, unknown))} "
+                f"(accepted: {', '.join(declared)})"
+            )
+        # Parameters with derived defaults come after those they derive from.
+        for param in sorted(declared.values(), key=lambda param: param.derive is not None):
+            value = param.resolve(self, values.get(param.name, param.default))
+            setattr(self, param.attribute, value)
+        validation.choice("compose", self.compose, self.compositions)
+        if self.compose == "directions" and self.in_dim != 2:
+            raise ValueError(f"compose='directions' needs in_dim=2, got in_dim={self.in_dim}")
+        shape = self._norm_scale_shape()
+        self.register_buffer("norm_scale", torch.ones(shape, dtype=self.feature_dtype))
+        self.build()
+
+    @classmethod
+    def declared_parameters(cls) -> dict[str, Param[Any]]:
+        """Every constructor parameter by keyword: ``in_dim``, the bandwidth, then the most
+        derived class's own, then its bases' (a redeclared parameter keeps the most derived
+        declaration)."""
+        found: dict[str, Param[Any]] = {}
+        for klass in cls.__mro__:
+            for value in vars(klass).values():
+                if isinstance(value, Param):
+                    found.setdefault(value.name, value)
+        first = ["in_dim", *([cls.bandwidth_name] if cls.bandwidth_name else [])]
+        return {**{name: found.pop(name) for name in first}, **found}
+
+    @classmethod
+    def parameter_names(cls) -> set[str]:
+        """The keywords the constructor accepts."""
+        return set(cls.declared_parameters())
+
+    def build(self) -> None:
+        """Set up what the parameters determine (buffers, frequencies); they are set."""
+
+    def closed_form(self) -> ClosedForm | None:
+        """The theory's stable rank and similarity at this bandwidth (:mod:`posenc.theory`),
+        or ``None`` where there is none."""
+        return None
+
+    @classmethod
+    def bandwidth_for_stable_rank(cls, stable_rank: float) -> float:
+        """The bandwidth whose closed-form stable rank (``N -> infinity``) is ``stable_rank``
+        (``auto`` bandwidths use it); ``ValueError`` for an embedding without one."""
+        raise ValueError(
+            f"{cls.name!r} has no closed-form stable rank to choose bandwidths from; give "
+            "explicit bandwidths"
+        )
 
     # ----------------------------------------------------------------- public interface
     @property

@@ -1,54 +1,46 @@
 """The Fourier family: identity, basic, log- and linearly spaced, P3's positional encoding, RFF.
 
 Every member but the identity maps a scalar ``u`` to ``[sin(2 pi f u), cos(2 pi f u)]`` for a
-frequency vector ``f`` of length ``K/2``; they differ only in how ``f`` is chosen. With
-``trainable=True`` the frequencies are an ``nn.Parameter`` (learnable Fourier features);
-since ``sin^2 + cos^2 = 1`` every row keeps the same norm, so the domain normalisation stays
-exact while the frequencies move.
+frequency vector ``f`` of length ``K/2``; they differ only in how ``f`` is chosen
+(:meth:`FourierFeatures.frequency_values`). With ``trainable=True`` the frequencies are an
+``nn.Parameter`` (learnable Fourier features); since ``sin^2 + cos^2 = 1`` every row keeps the
+same norm, so the domain normalisation stays exact while the frequencies move.
 """
 
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from posenc import validation
-from posenc.embeddings.base import AXIS_COMPOSITIONS, AxisEmbedding
+from posenc import theory, validation
+from posenc.embeddings.base import AXIS_COMPOSITIONS, AxisEmbedding, Param
 from posenc.embeddings.registry import register
-
-_COMMON_HELP = {
-    "in_dim": "number of coordinate axes d (>= 1)",
-    "compose": "multi-D composition: concat | directions (2D) | separable",
-    "normalization": "domain (largest row norm over [0,1)^d is 1) | train | none",
-    "dtype": "floating-point type of the features",
-}
-_FREQUENCY_HELP = {
-    "num_frequencies": "frequencies per axis K/2 (>= 1); 2 features each",
-    "trainable": "learn the frequencies with the network (learnable Fourier features)",
-}
 
 
 class FourierFeatures(AxisEmbedding):
-    """Per-axis ``[sin(2 pi f u), cos(2 pi f u)]`` for the frequencies set by a subclass."""
+    """Per-axis ``[sin(2 pi f u), cos(2 pi f u)]`` for the frequencies a subclass chooses."""
 
     family = "fourier"
     frequencies: Tensor
 
-    def set_frequencies(self, values: Tensor, trainable: bool) -> None:
-        """Store the frequency array, as a parameter when ``trainable``."""
-        values = values.to(self.dtype)
-        if trainable:
+    trainable = Param[bool](
+        False,
+        "learn the frequencies with the network (learnable Fourier features)",
+        validation.boolean,
+    )
+
+    def build(self) -> None:
+        values = self.frequency_values().to(self.dtype)
+        if self.trainable:
             self.frequencies = nn.Parameter(values)
         else:
             self.register_buffer("frequencies", values)
 
-    @property
-    def trainable(self) -> bool:
-        """Whether the frequencies are learned."""
-        return isinstance(self.frequencies, nn.Parameter)
+    def frequency_values(self) -> Tensor:
+        """The frequencies, in float64: ``(K/2,)``, or ``(K/2, d)`` for isotropic RFF."""
+        raise NotImplementedError
 
     @property
     def factor_dim(self) -> int:
@@ -59,6 +51,14 @@ class FourierFeatures(AxisEmbedding):
         return torch.cat([torch.sin(phase), torch.cos(phase)], dim=1)
 
 
+class FrequencyBank(FourierFeatures):
+    """Fourier features with ``num_frequencies`` frequencies per axis."""
+
+    num_frequencies = Param[int](
+        128, "frequencies per axis K/2 (>= 1); 2 features each", validation.positive_int
+    )
+
+
 @register
 class IdentityEmbedding(AxisEmbedding):
     """No embedding: the coordinates themselves."""
@@ -66,16 +66,6 @@ class IdentityEmbedding(AxisEmbedding):
     name = "none"
     family = "fourier"
     formula = "psi(x) = x"
-    parameter_help: ClassVar[dict[str, str]] = dict(_COMMON_HELP)
-
-    def __init__(
-        self,
-        in_dim: int = 1,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, compose, normalization, dtype)
 
     @property
     def factor_dim(self) -> int:
@@ -91,116 +81,57 @@ class BasicEmbedding(FourierFeatures):
 
     name = "basic"
     formula = "psi(u) = [sin(2 pi u), cos(2 pi u)]"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "trainable": _FREQUENCY_HELP["trainable"],
-    }
 
-    def __init__(
-        self,
-        in_dim: int = 1,
-        trainable: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, compose, normalization, dtype)
-        self.set_frequencies(torch.ones(1), trainable)
+    def frequency_values(self) -> Tensor:
+        return torch.ones(1, dtype=torch.float64)
 
 
 @register
-class LogFourierEmbedding(FourierFeatures):
+class LogFourierEmbedding(FrequencyBank):
     """Log-spaced frequencies (NeRF-style positional encoding, P1/P2's LogF)."""
 
     name = "logf"
     formula = "psi(u) = [sin(2 pi f u), cos(2 pi f u)], f = 2^linspace(0, p, K/2)"
     bandwidth_name = "p"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        **_FREQUENCY_HELP,
-        "p": "log2 of the highest frequency (finite)",
-    }
+    p = Param[float](6.0, "log2 of the highest frequency (finite)", validation.finite_float)
 
-    def __init__(
-        self,
-        in_dim: int = 1,
-        p: float = 6.0,
-        num_frequencies: int = 128,
-        trainable: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, compose, normalization, dtype)
-        self.p = validation.finite_float("p", p)
-        count = validation.positive_int("num_frequencies", num_frequencies)
-        exponents = torch.linspace(0.0, self.p, count, dtype=torch.float64)
-        self.set_frequencies(2.0**exponents, trainable)
+    def frequency_values(self) -> Tensor:
+        return 2.0 ** torch.linspace(0.0, self.p, self.num_frequencies, dtype=torch.float64)
 
 
 @register
-class LinearFourierEmbedding(FourierFeatures):
+class LinearFourierEmbedding(FrequencyBank):
     """Linearly spaced frequencies (P1/P2's LinF)."""
 
     name = "linf"
     formula = "psi(u) = [sin(2 pi f u), cos(2 pi f u)], f = linspace(1, 2^p, K/2)"
     bandwidth_name = "p"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        **_FREQUENCY_HELP,
-        "p": "log2 of the highest frequency (finite)",
-    }
+    p = Param[float](5.0, "log2 of the highest frequency (finite)", validation.finite_float)
 
-    def __init__(
-        self,
-        in_dim: int = 1,
-        p: float = 5.0,
-        num_frequencies: int = 128,
-        trainable: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, compose, normalization, dtype)
-        self.p = validation.finite_float("p", p)
-        count = validation.positive_int("num_frequencies", num_frequencies)
-        self.set_frequencies(
-            torch.linspace(1.0, 2.0**self.p, count, dtype=torch.float64), trainable
-        )
+    def frequency_values(self) -> Tensor:
+        return torch.linspace(1.0, 2.0**self.p, self.num_frequencies, dtype=torch.float64)
 
 
 @register
-class P3PositionalEncoding(FourierFeatures):
+class P3PositionalEncoding(FrequencyBank):
     """P3's axis-aligned "positional encoding": log-spaced frequencies shifted down by one."""
 
     name = "p3_pe"
     formula = "psi(u) = [sin(2 pi f u), cos(2 pi f u)], f = 2^linspace(0, scale, K/2) - 1"
     bandwidth_name = "scale"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        **_FREQUENCY_HELP,
-        "scale": "log2 of (highest frequency + 1) (> 0); P3 uses 6 for photos, 5 for text",
-    }
+    scale = Param[float](
+        6.0,
+        "log2 of (highest frequency + 1) (> 0); P3 uses 6 for photos, 5 for text",
+        validation.positive_float,
+    )
 
-    def __init__(
-        self,
-        in_dim: int = 1,
-        scale: float = 6.0,
-        num_frequencies: int = 128,
-        trainable: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, compose, normalization, dtype)
-        self.scale = validation.positive_float("scale", scale)
-        count = validation.positive_int("num_frequencies", num_frequencies)
-        exponents = torch.linspace(0.0, self.scale, count, dtype=torch.float64)
-        self.set_frequencies(2.0**exponents - 1.0, trainable)
+    def frequency_values(self) -> Tensor:
+        exponents = torch.linspace(0.0, self.scale, self.num_frequencies, dtype=torch.float64)
+        return 2.0**exponents - 1.0
 
 
 @register
-class RandomFourierFeatures(FourierFeatures):
+class RandomFourierFeatures(FrequencyBank):
     """Gaussian random Fourier features (P3's Gaussian mapping, P1/P2's RFF).
 
     ``compose="isotropic"`` (default) draws a ``(K/2, d)`` matrix ``B`` with i.i.d.
@@ -213,34 +144,27 @@ class RandomFourierFeatures(FourierFeatures):
     formula = "psi(x) = [sin(2 pi B x), cos(2 pi B x)], B ~ N(0, scale^2), shape (K/2, d)"
     bandwidth_name = "scale"
     compositions = ("isotropic", *AXIS_COMPOSITIONS)
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        **_FREQUENCY_HELP,
-        "compose": "isotropic (B is (K/2, d)) | concat | directions (2D) | separable",
-        "num_frequencies": "rows of B, K/2 (>= 1); 2 features each",
-        "scale": "standard deviation of the frequencies (> 0); P3 uses 10 for photos",
-        "seed": "seed of the frequency draw",
-    }
+    scale = Param[float](
+        10.0,
+        "standard deviation of the frequencies (> 0); P3 uses 10 for photos",
+        validation.positive_float,
+    )
+    num_frequencies = Param[int](
+        256, "rows of B, K/2 (>= 1); 2 features each", validation.positive_int
+    )
+    seed = Param[int](0, "seed of the frequency draw (>= 0)", validation.nonnegative_int)
+    compose = Param[str](
+        "isotropic", "isotropic (B is (K/2, d)) | concat | directions (2D) | separable"
+    )
 
-    def __init__(
-        self,
-        in_dim: int = 1,
-        scale: float = 10.0,
-        num_frequencies: int = 256,
-        seed: int = 0,
-        trainable: bool = False,
-        compose: str = "isotropic",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, compose, normalization, dtype)
-        self.scale = validation.positive_float("scale", scale)
-        count = validation.positive_int("num_frequencies", num_frequencies)
-        self.seed = seed
-        generator = torch.Generator().manual_seed(seed)
-        shape = (count, in_dim) if compose == "isotropic" else (count,)
-        draw = torch.randn(shape, generator=generator, dtype=torch.float64)
-        self.set_frequencies(self.scale * draw, trainable)
+    def frequency_values(self) -> Tensor:
+        generator = torch.Generator().manual_seed(self.seed)
+        shape = (
+            (self.num_frequencies, self.in_dim)
+            if self.compose == "isotropic"
+            else (self.num_frequencies,)
+        )
+        return self.scale * torch.randn(shape, generator=generator, dtype=torch.float64)
 
     def raw_features(self, coords: Tensor) -> Tensor:
         if self.compose != "isotropic":
@@ -258,3 +182,18 @@ class RandomFourierFeatures(FourierFeatures):
         # Each (sin, cos) pair contributes exactly 1 to the squared row norm.
         count = self.frequencies.shape[0]
         return torch.tensor(math.sqrt(count), dtype=self.dtype, device=self.norm_scale.device)
+
+    def closed_form(self) -> theory.ClosedForm:
+        """The expected kernel's: the Gaussian's at the matched sigma."""
+        scale = self.scale
+        return theory.ClosedForm(
+            "rff",
+            "SR ~ min(N, sqrt(2 pi) s), D = exp(-2 pi^2 s^2 delta^2)",
+            theory.rff_stable_rank(scale),
+            lambda d: theory.rff_similarity(d, scale),
+        )
+
+    @classmethod
+    def bandwidth_for_stable_rank(cls, stable_rank: float) -> float:
+        """``s = SR / sqrt(2 pi)``: the scale matched to the Gaussian of that stable rank."""
+        return stable_rank / math.sqrt(2.0 * math.pi)

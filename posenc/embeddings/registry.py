@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from posenc.embeddings.base import Embedding
+    from posenc.embeddings.base import Embedding, Param
 
 EmbeddingClass = TypeVar("EmbeddingClass", bound="type[Embedding]")
 
@@ -83,13 +83,6 @@ def make_embedding(
     parameters raise ``ValueError`` naming them and the accepted ones.
     """
     cls = embedding_class(name)
-    accepted = [info.name for info in _parameters(cls)]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"embedding {name!r} has no parameter {', '.join(map(repr, unknown))} "
-            f"(accepted: {', '.join(accepted)})"
-        )
     if bandwidth is not None:
         if cls.bandwidth_name is None:
             raise ValueError(f"embedding {name!r} has no bandwidth parameter to set")
@@ -114,20 +107,18 @@ def describe_embedding(name: str) -> EmbeddingInfo:
 
 
 def _parameters(cls: type[Embedding]) -> tuple[ParameterInfo, ...]:
-    signature = inspect.signature(cls.__init__)
     return tuple(
         ParameterInfo(
             name,
-            parameter.default,
-            cls.parameter_help.get(name, ""),
-            _shown_default(cls, name, parameter.default),
+            inspect.Parameter.empty if param.required else param.default,
+            param.help,
+            _shown_default(param),
         )
-        for name, parameter in signature.parameters.items()
-        if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+        for name, param in cls.declared_parameters().items()
     )
 
 
-def _shown_default(cls: type[Embedding], name: str, default: Any) -> str:
-    if name in cls.derived_defaults:
-        return cls.derived_defaults[name]
-    return "required" if default is inspect.Parameter.empty else repr(default)
+def _shown_default(param: Param[Any]) -> str:
+    if param.shown_default is not None:
+        return param.shown_default
+    return "required" if param.required else repr(param.default)

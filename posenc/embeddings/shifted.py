@@ -9,6 +9,12 @@ Compact-support generators (triangle, box, impulse, and the Gaussian with ``trun
 ``support_radius``: ``psi(d) = 0`` whenever ``|d| > support_radius``, so a coordinate touches at
 most ``2 K support_radius + 1`` centres, which :meth:`ShiftedBasis.active_centers` lists. The
 Gaussian is exact unless ``truncate`` is given.
+
+A new basis is one class: subclass :class:`ShiftedBasis`, give it a ``name``, ``formula`` and
+``bandwidth_name``, declare its own parameters as :class:`~posenc.embeddings.base.Param`
+attributes, define :meth:`~ShiftedBasis.generator`, and decorate it with
+:func:`~posenc.embeddings.registry.register`; :meth:`~posenc.embeddings.Embedding.closed_form`
+and :meth:`~posenc.embeddings.Embedding.bandwidth_for_stable_rank` are optional.
 """
 
 from __future__ import annotations
@@ -23,20 +29,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from posenc import validation
-from posenc.embeddings.base import AxisEmbedding
+from posenc import theory, validation
+from posenc.embeddings.base import REQUIRED, AxisEmbedding, Param
 from posenc.embeddings.registry import register
 
 GeneratorSpec = Callable[[Tensor], Any] | Tensor | np.ndarray | list[float] | str | Path
 
-_COMMON_HELP = {
-    "in_dim": "number of coordinate axes d (>= 1)",
-    "num_centers": "centres K per axis (or per direction), t_k = k/K (>= 1)",
-    "periodic": "wrap displacements to [-1/2, 1/2] (basis on the circle)",
-    "compose": "multi-D composition: concat | directions (2D) | separable",
-    "normalization": "domain (largest row norm over [0,1)^d is 1) | train | none",
-    "dtype": "floating-point type of the features",
-}
+
+def _optional_positive(name: str, value: Any) -> float | None:
+    return None if value is None else validation.positive_float(name, value)
+
+
+def _resolution(name: str, value: Any) -> int:
+    return validation.integer(name, value, 2)
 
 
 class ShiftedBasis(AxisEmbedding):
@@ -45,20 +50,16 @@ class ShiftedBasis(AxisEmbedding):
     family = "shifted"
     centers: Tensor
 
-    def __init__(
-        self,
-        in_dim: int,
-        num_centers: int,
-        periodic: bool,
-        compose: str,
-        normalization: str,
-        dtype: torch.dtype,
-    ) -> None:
-        super().__init__(in_dim, compose, normalization, dtype)
-        self.num_centers = validation.positive_int("num_centers", num_centers)
-        self.periodic = bool(periodic)
+    num_centers = Param[int](
+        256, "centres K per axis (or per direction), t_k = k/K (>= 1)", validation.positive_int
+    )
+    periodic = Param[bool](
+        False, "wrap displacements to [-1/2, 1/2] (basis on the circle)", validation.boolean
+    )
+
+    def build(self) -> None:
         centers = torch.arange(self.num_centers, dtype=torch.float64) / self.num_centers
-        self.register_buffer("centers", centers.to(dtype))
+        self.register_buffer("centers", centers.to(self.dtype))
 
     @abc.abstractmethod
     def generator(self, displacement: Tensor) -> Tensor:
@@ -72,6 +73,12 @@ class ShiftedBasis(AxisEmbedding):
     @property
     def factor_dim(self) -> int:
         return self.num_centers
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the bandwidth spans :data:`~posenc.theory.MIN_RESOLVED_SPACINGS` centre
+        spacings, so that the generator rather than the centres sets SR and DP."""
+        return (self.bandwidth or 0.0) * self.num_centers >= theory.MIN_RESOLVED_SPACINGS
 
     def reference_values(self) -> Tensor:
         """The reference grid plus the centres, where peaked generators have their largest norm."""
@@ -137,28 +144,12 @@ class GaussianBasis(ShiftedBasis):
     name = "gaussian"
     formula = "psi(d) = exp(-d^2 / (2 sigma^2)), zero for |d| > truncate * sigma if truncated"
     bandwidth_name = "sigma"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "sigma": "standard deviation of the bump (> 0)",
-        "truncate": "cut the bump to zero beyond this many sigmas (> 0), or None for exact",
-    }
-
-    def __init__(
-        self,
-        in_dim: int = 1,
-        sigma: float = 0.01,
-        num_centers: int = 256,
-        truncate: float | None = None,
-        periodic: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, num_centers, periodic, compose, normalization, dtype)
-        self.sigma = validation.positive_float("sigma", sigma)
-        self.truncate = (
-            None if truncate is None else validation.positive_float("truncate", truncate)
-        )
+    sigma = Param[float](0.01, "standard deviation of the bump (> 0)", validation.positive_float)
+    truncate = Param[float | None](
+        None,
+        "cut the bump to zero beyond this many sigmas (> 0), or None for exact",
+        _optional_positive,
+    )
 
     @property
     def support_radius(self) -> float | None:
@@ -176,6 +167,24 @@ class GaussianBasis(ShiftedBasis):
             values = values * (displacement.abs() <= self.truncate * self.sigma)
         return values
 
+    def closed_form(self) -> theory.ClosedForm | None:
+        """P2 Proposition 2 (``truncate`` ignored); ``None`` below the resolved spacing."""
+        if not self.resolved:
+            return None
+        sigma = self.sigma
+        return theory.ClosedForm(
+            "gaussian",
+            "SR ~ min(N, 1/(2 sqrt(pi) sigma)), D = exp(-delta^2/(4 sigma^2))",
+            theory.gaussian_stable_rank(sigma),
+            lambda d: theory.gaussian_similarity(d, sigma),
+            lambda nu: np.exp(-4.0 * math.pi**2 * sigma**2 * nu**2),
+        )
+
+    @classmethod
+    def bandwidth_for_stable_rank(cls, stable_rank: float) -> float:
+        """``sigma = 1 / (2 sqrt(pi) SR)``."""
+        return 1.0 / (2.0 * math.sqrt(math.pi) * stable_rank)
+
 
 @register
 class SincBasis(ShiftedBasis):
@@ -184,26 +193,30 @@ class SincBasis(ShiftedBasis):
     name = "sinc"
     formula = "psi(d) = sinc(d / width) = sin(pi d / width) / (pi d / width)"
     bandwidth_name = "width"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "width": "distance from the peak to the first zero (> 0)",
-    }
-
-    def __init__(
-        self,
-        in_dim: int = 1,
-        width: float = 0.02,
-        num_centers: int = 256,
-        periodic: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, num_centers, periodic, compose, normalization, dtype)
-        self.width = validation.positive_float("width", width)
+    width = Param[float](
+        0.02, "distance from the peak to the first zero (> 0)", validation.positive_float
+    )
 
     def generator(self, displacement: Tensor) -> Tensor:
         return torch.sinc(displacement / self.width)
+
+    def closed_form(self) -> theory.ClosedForm | None:
+        """The box spectrum cut to the circle; ``None`` below the resolved spacing."""
+        if not self.resolved:
+            return None
+        width = self.width
+        return theory.ClosedForm(
+            "sinc",
+            "SR = box spectrum cut to the circle (~0.84/w to 1/w), D = sinc(delta/w)",
+            theory.sinc_circle_stable_rank(width),
+            lambda d: theory.sinc_similarity(d, width),
+            lambda nu: theory.sinc_circle_power(nu, width),
+        )
+
+    @classmethod
+    def bandwidth_for_stable_rank(cls, stable_rank: float) -> float:
+        """``w = 1 / SR`` (the infinite line's box spectrum)."""
+        return 1.0 / stable_rank
 
 
 @register
@@ -213,26 +226,13 @@ class TriangleBasis(ShiftedBasis):
     name = "triangle"
     formula = "psi(d) = max(1 - |d| / width, 0)"
     bandwidth_name = "width"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "width": "half-width of the hat (> 0)",
-    }
-    derived_defaults: ClassVar[dict[str, str]] = {"width": "1/num_centers"}
-
-    def __init__(
-        self,
-        in_dim: int = 1,
-        width: float | None = None,
-        num_centers: int = 256,
-        periodic: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, num_centers, periodic, compose, normalization, dtype)
-        self.width = validation.positive_float(
-            "width", 1.0 / self.num_centers if width is None else width
-        )
+    width = Param[float](
+        None,
+        "half-width of the hat (> 0)",
+        validation.positive_float,
+        derive=lambda emb: 1.0 / emb.num_centers,
+        shown_default="1/num_centers",
+    )
 
     @property
     def support_radius(self) -> float | None:
@@ -240,6 +240,24 @@ class TriangleBasis(ShiftedBasis):
 
     def generator(self, displacement: Tensor) -> Tensor:
         return torch.clamp(1 - displacement.abs() / self.width, min=0)
+
+    def closed_form(self) -> theory.ClosedForm | None:
+        """Spectrum ``sinc^4(w nu)``; ``None`` below the resolved spacing."""
+        if not self.resolved:
+            return None
+        width = self.width
+        return theory.ClosedForm(
+            "triangle",
+            "SR ~ min(N, 2/(3 w)), D = cubic B-spline of delta/w",
+            theory.triangle_stable_rank(width),
+            lambda d: theory.triangle_similarity(d, width),
+            lambda nu: np.sinc(width * nu) ** 4,
+        )
+
+    @classmethod
+    def bandwidth_for_stable_rank(cls, stable_rank: float) -> float:
+        """``w = 2 / (3 SR)``."""
+        return 2.0 / (3.0 * stable_rank)
 
 
 @register
@@ -249,23 +267,7 @@ class RectBasis(ShiftedBasis):
     name = "rect"
     formula = "psi(d) = 1 if -width/2 <= d < width/2 else 0"
     bandwidth_name = "width"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "width": "full width of the box (> 0)",
-    }
-
-    def __init__(
-        self,
-        in_dim: int = 1,
-        width: float = 0.02,
-        num_centers: int = 256,
-        periodic: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, num_centers, periodic, compose, normalization, dtype)
-        self.width = validation.positive_float("width", width)
+    width = Param[float](0.02, "full width of the box (> 0)", validation.positive_float)
 
     @property
     def support_radius(self) -> float | None:
@@ -282,26 +284,13 @@ class ImpulseBasis(ShiftedBasis):
     name = "impulse"
     formula = "psi(d) = 1 if -radius <= d < radius else 0"
     bandwidth_name = "radius"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "radius": "half-width s of the impulse (> 0)",
-    }
-    derived_defaults: ClassVar[dict[str, str]] = {"radius": "1/(2 num_centers)"}
-
-    def __init__(
-        self,
-        in_dim: int = 1,
-        radius: float | None = None,
-        num_centers: int = 256,
-        periodic: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, num_centers, periodic, compose, normalization, dtype)
-        self.radius = validation.positive_float(
-            "radius", 0.5 / self.num_centers if radius is None else radius
-        )
+    radius = Param[float](
+        None,
+        "half-width s of the impulse (> 0)",
+        validation.positive_float,
+        derive=lambda emb: 0.5 / emb.num_centers,
+        shown_default="1/(2 num_centers)",
+    )
 
     @property
     def support_radius(self) -> float | None:
@@ -309,6 +298,22 @@ class ImpulseBasis(ShiftedBasis):
 
     def generator(self, displacement: Tensor) -> Tensor:
         return half_open_box(displacement, self.radius)
+
+    def closed_form(self) -> theory.ClosedForm | None:
+        """A box of width ``2 radius``: with the default radius the one-hot code,
+        ``SR = min(N, K)``."""
+        box = 2.0 * self.radius
+        return theory.ClosedForm(
+            "impulse",
+            "SR = min(N, 1/(2 r)), D = max(0, 1 - |delta|/(2 r))",
+            1.0 / box,
+            lambda d: np.clip(1.0 - np.abs(np.asarray(d)) / box, 0.0, None),
+        )
+
+    @classmethod
+    def bandwidth_for_stable_rank(cls, stable_rank: float) -> float:
+        """``r = 1 / (2 SR)``."""
+        return 1.0 / (2.0 * stable_rank)
 
 
 @register
@@ -322,28 +327,33 @@ class SquareWaveBasis(ShiftedBasis):
     name = "square_wave"
     formula = "psi(d) = +1 if frac(frequency d) < 1/2 else -1"
     bandwidth_name = "frequency"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "frequency": "cycles per unit length (> 0); P1 uses 1 to 200",
-    }
-
-    def __init__(
-        self,
-        in_dim: int = 1,
-        frequency: float = 1.0,
-        num_centers: int = 256,
-        periodic: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, num_centers, periodic, compose, normalization, dtype)
-        self.frequency = validation.positive_float("frequency", frequency)
+    frequency = Param[float](
+        1.0, "cycles per unit length (> 0); P1 uses 1 to 200", validation.positive_float
+    )
 
     def generator(self, displacement: Tensor) -> Tensor:
         tolerance = boundary_tolerance(displacement.dtype)
         phase = torch.remainder(self.frequency * (displacement + tolerance), 1.0)
         return torch.where(phase < 0.5, 1.0, -1.0).to(displacement.dtype)
+
+    def closed_form(self) -> theory.ClosedForm | None:
+        """Odd harmonics of power ``1/j^2``, for an integer frequency (else ``None``)."""
+        frequency = self.frequency
+        if frequency != round(frequency):
+            return None
+
+        def power(nu: np.ndarray) -> np.ndarray:
+            harmonic = nu / frequency
+            odd = (np.abs(harmonic) % 2 == 1) & (harmonic == np.round(harmonic))
+            return np.where(odd, 1.0 / np.where(odd, harmonic, 1.0) ** 2, 0.0)
+
+        return theory.ClosedForm(
+            "square_wave",
+            "P = 1/j^2 at odd harmonics j f: SR -> pi^2/4, D = triangle wave",
+            math.pi**2 / 4.0,
+            lambda d: theory.triangle_wave(frequency * np.asarray(d)),
+            power,
+        )
 
 
 @register
@@ -353,29 +363,29 @@ class SineBasis(ShiftedBasis):
     name = "sine"
     formula = "psi(d) = sin(2 pi frequency d) + offset"
     bandwidth_name = "frequency"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "frequency": "cycles per unit length (> 0)",
-        "offset": "constant added to the sine (finite); P1's analysis uses 0.7",
-    }
-
-    def __init__(
-        self,
-        in_dim: int = 1,
-        frequency: float = 1.0,
-        offset: float = 0.0,
-        num_centers: int = 256,
-        periodic: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, num_centers, periodic, compose, normalization, dtype)
-        self.frequency = validation.positive_float("frequency", frequency)
-        self.offset = validation.finite_float("offset", offset)
+    frequency = Param[float](1.0, "cycles per unit length (> 0)", validation.positive_float)
+    offset = Param[float](
+        0.0, "constant added to the sine (finite); P1's analysis uses 0.7", validation.finite_float
+    )
 
     def generator(self, displacement: Tensor) -> Tensor:
         return torch.sin((2 * math.pi * self.frequency) * displacement) + self.offset
+
+    def closed_form(self) -> theory.ClosedForm | None:
+        """Power ``offset^2`` at 0 and ``1/4`` at ``+-f``, for an integer frequency."""
+        frequency, offset = self.frequency, self.offset
+        if frequency != round(frequency):
+            return None
+        energy = offset**2 + 0.5
+        return theory.ClosedForm(
+            "sine",
+            "P = offset^2 at 0, 1/4 at +-f: SR -> (offset^2 + 1/2) / max(offset^2, 1/4)",
+            energy / max(offset**2, 0.25),
+            lambda d: (
+                (offset**2 + 0.5 * np.cos(2.0 * math.pi * frequency * np.asarray(d))) / energy
+            ),
+            lambda nu: np.where(nu == 0, offset**2, np.where(np.abs(nu) == frequency, 0.25, 0.0)),
+        )
 
 
 @register
@@ -388,34 +398,18 @@ class NoiseBasis(ShiftedBasis):
     """
 
     name = "noise"
+    samples: Tensor
     formula = "psi = periodic Gaussian-smoothed white noise, correlation length `length`"
     bandwidth_name = "length"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "length": "standard deviation of the smoothing kernel (> 0)",
-        "resolution": "samples of one period of the generator (>= 2)",
-        "seed": "seed of the noise draw",
-    }
+    length = Param[float](
+        0.005, "standard deviation of the smoothing kernel (> 0)", validation.positive_float
+    )
+    resolution = Param[int](4096, "samples of one period of the generator (>= 2)", _resolution)
+    seed = Param[int](0, "seed of the noise draw (>= 0)", validation.nonnegative_int)
 
-    def __init__(
-        self,
-        in_dim: int = 1,
-        length: float = 0.005,
-        num_centers: int = 256,
-        resolution: int = 4096,
-        seed: int = 0,
-        periodic: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, num_centers, periodic, compose, normalization, dtype)
-        self.length = validation.positive_float("length", length)
-        self.resolution = validation.positive_int("resolution", resolution)
-        if self.resolution < 2:
-            raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
-        self.seed = seed
-        self.register_buffer("samples", self._smoothed_noise().to(dtype))
+    def build(self) -> None:
+        super().build()
+        self.register_buffer("samples", self._smoothed_noise().to(self.dtype))
 
     def _smoothed_noise(self) -> Tensor:
         generator = torch.Generator().manual_seed(self.seed)
@@ -441,36 +435,27 @@ class CustomBasis(ShiftedBasis):
     """
 
     name = "custom"
+    samples: Tensor
     formula = "psi(d) = g(d / scale) for a user generator g (callable or sampled, period 1)"
     bandwidth_name = "scale"
-    parameter_help: ClassVar[dict[str, str]] = {
-        **_COMMON_HELP,
-        "generator": "callable psi(d) on tensors, or samples of one period (array or file)",
-        "scale": "stretch of the generator (> 0)",
-    }
+    generator_spec = Param[GeneratorSpec](
+        REQUIRED,
+        "callable psi(d) on tensors, or samples of one period (array or file)",
+        key="generator",
+    )
+    scale = Param[float](1.0, "stretch of the generator (> 0)", validation.positive_float)
     example_parameters: ClassVar[dict[str, Any]] = {
         "generator": lambda d: torch.exp(-torch.abs(d) / 0.02),
     }
 
-    def __init__(
-        self,
-        generator: GeneratorSpec,
-        in_dim: int = 1,
-        scale: float = 1.0,
-        num_centers: int = 256,
-        periodic: bool = False,
-        compose: str = "concat",
-        normalization: str = "domain",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__(in_dim, num_centers, periodic, compose, normalization, dtype)
-        self.scale = validation.positive_float("scale", scale)
+    def build(self) -> None:
+        super().build()
         self.function: Callable[[Tensor], Any] | None = None
-        if callable(generator):
-            self.function = generator
-            _check_generator_function(generator)
+        if callable(self.generator_spec):
+            self.function = self.generator_spec
+            _check_generator_function(self.generator_spec)
         else:
-            self.register_buffer("samples", _generator_samples(generator).to(dtype))
+            self.register_buffer("samples", _generator_samples(self.generator_spec).to(self.dtype))
 
     def generator(self, displacement: Tensor) -> Tensor:
         stretched = displacement / self.scale

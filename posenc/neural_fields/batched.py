@@ -39,6 +39,7 @@ from tqdm import tqdm
 from posenc.config import FitConfig
 from posenc.data import Signal
 from posenc.embeddings import describe_embedding
+from posenc.neural_fields.embedded import FlatProblem
 from posenc.neural_fields.fitting import is_eval_step, make_adam
 from posenc.neural_fields.memory import PeakMemory, check_memory
 from posenc.neural_fields.models import MLPField
@@ -50,7 +51,6 @@ from posenc.neural_fields.pipeline import (
     prepare,
     synchronize,
 )
-from posenc.neural_fields.problems import FlatProblem
 from posenc.neural_fields.result import FitResult, TrainingHistory, psnr
 from posenc.neural_fields.sparse import StackedFeatures, stack_rows
 

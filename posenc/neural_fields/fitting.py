@@ -31,6 +31,12 @@ from tqdm import tqdm
 
 from posenc.config import FitConfig
 from posenc.data import Signal
+from posenc.neural_fields.embedded import (
+    FlatProblem,
+    GridProblem,
+    solve_linear_closed_form,
+    solve_separable_closed_form,
+)
 from posenc.neural_fields.memory import PeakMemory, check_memory
 from posenc.neural_fields.models import SeparableField
 from posenc.neural_fields.pipeline import (
@@ -39,12 +45,6 @@ from posenc.neural_fields.pipeline import (
     plan_fit,
     prepare,
     synchronize,
-)
-from posenc.neural_fields.problems import (
-    FlatProblem,
-    GridProblem,
-    solve_linear_closed_form,
-    solve_separable_closed_form,
 )
 from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
 
@@ -141,11 +141,11 @@ def make_adam(parameters: Iterable[Tensor], config: FitConfig) -> torch.optim.Ad
     """Adam with the config's lr, betas and weight decay; the fused kernel where torch has
     one for the device (CPU from torch 2.4, CUDA), else the default implementation."""
     parameters = list(parameters)
-    settings = {"lr": config.lr, "betas": config.betas, "weight_decay": config.weight_decay}
+    lr, betas, decay = config.lr, config.betas, config.weight_decay
     try:
-        return torch.optim.Adam(parameters, fused=True, **settings)
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, weight_decay=decay, fused=True)
     except RuntimeError:
-        return torch.optim.Adam(parameters, **settings)
+        return torch.optim.Adam(parameters, lr=lr, betas=betas, weight_decay=decay)
 
 
 def solve_closed_form(problem: FlatProblem | GridProblem, model: nn.Module) -> None:

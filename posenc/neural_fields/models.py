@@ -161,7 +161,7 @@ class SeparableField(nn.Module):
         return self._head(hidden)
 
     def _head(self, hidden: Tensor) -> Tensor:
-        if self.head is not None:
+        if self.head is not None and self.activation is not None:
             hidden = self.head(self.activation(hidden))
         return self.output(hidden)
 
@@ -172,8 +172,10 @@ class SeparableField(nn.Module):
 
 def _forward_sequential(net: nn.Sequential, features: Tensor | SparseFeatures) -> Tensor:
     """Run ``net``, whose first module is an ``nn.Linear``, on dense or sparse rows."""
-    hidden = linear_layer(net[0], features)
-    for module in net[1:]:
+    first, *rest = list(net)
+    assert isinstance(first, nn.Linear)
+    hidden = linear_layer(first, features)
+    for module in rest:
         hidden = module(hidden)
     return hidden
 

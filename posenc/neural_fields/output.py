@@ -8,9 +8,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
 
-from posenc.analysis.plotting import COLUMN_WIDTH, PAGE_WIDTH, new_figure, save_figure, styled
+from posenc.files import staged_folder, write_json
 from posenc.neural_fields.result import FitResult
-from posenc.runfolder import staged_folder, write_json
+from posenc.plotting import COLUMN_WIDTH, PAGE_WIDTH, new_figure, save_figure, styled
 
 
 def save_fit(result: FitResult, out_dir: Path, *, checkpoint: bool = False) -> Path:

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from posenc.config import FitConfig
+from posenc.config import FitConfig, check_device
 from posenc.data import Signal, Split, is_signal_spec, load_source, make_split
-from posenc.embeddings import Embedding, describe_embedding, make_embedding
+from posenc.embeddings import AxisEmbedding, Embedding, embedding_class, make_embedding
+from posenc.neural_fields.embedded import FlatProblem, GridProblem
 from posenc.neural_fields.memory import check_memory, estimate_fit_bytes
 from posenc.neural_fields.models import build_model
-from posenc.neural_fields.problems import FlatProblem, GridProblem
 from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
 from posenc.neural_fields.sparse import FirstLayerPlan, plan_first_layer
 
@@ -126,7 +126,7 @@ def prepare(signal: Signal, config: FitConfig, plan: FitPlan | None = None) -> P
     torch.manual_seed(config.seed)
     start = time.perf_counter()
     embedding = build_embedding(config, signal.ndim).to(device)
-    if config.model == "separable":
+    if isinstance(embedding, AxisEmbedding) and config.model == "separable":
         problem: FlatProblem | GridProblem = GridProblem.build(
             signal, plan.split, embedding, device
         )
@@ -193,7 +193,7 @@ def build_config_model(config: FitConfig, embedding: Embedding, signal: Signal) 
         out_channels=signal.channels,
         depth=config.depth,
         width=config.width,
-        sigmoid=config.sigmoid,
+        sigmoid=bool(config.sigmoid),
         in_dim=signal.ndim,
         siren_omega=config.siren_omega,
     ).to(dtype=config.torch_dtype)
@@ -204,8 +204,7 @@ def build_embedding(config: FitConfig, in_dim: int, normalization: str | None = 
     unless ``embedding_params`` sets ``seed`` itself. ``normalization`` overrides the
     config's."""
     params = dict(config.embedding_params)
-    accepted = {parameter.name for parameter in describe_embedding(config.embedding).parameters}
-    if "seed" in accepted:
+    if "seed" in embedding_class(config.embedding).parameter_names():
         params.setdefault("seed", config.seed)
     return make_embedding(
         config.embedding,
@@ -214,17 +213,6 @@ def build_embedding(config: FitConfig, in_dim: int, normalization: str | None = 
         dtype=config.torch_dtype,
         **params,
     )
-
-
-def check_device(device: str) -> None:
-    """Raise ``ValueError`` if ``device`` names a CUDA device this machine does not have."""
-    parsed = torch.device(device)
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available here")
-    if parsed.type == "cuda" and parsed.index is not None:
-        count = torch.cuda.device_count()
-        if parsed.index >= count:
-            raise ValueError(f"device {device!r} requested but this machine has {count} GPU(s)")
 
 
 def synchronize(device: torch.device) -> None:

@@ -161,12 +161,12 @@ class _SelectionProduct(torch.autograd.Function):
     """``S T`` for a CSR ``S``; the gradient ``S^T G`` uses the precomputed transpose."""
 
     @staticmethod
-    def forward(ctx, table: Tensor, rows: Tensor, rows_t: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, table: Tensor, rows: Tensor, rows_t: Tensor) -> Tensor:
         ctx.rows_t = rows_t
         return rows @ table
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
         return ctx.rows_t @ grad, None, None
 
 

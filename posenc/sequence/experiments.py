@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from posenc.files import atomic_path, write_text
 from posenc.sequence import reporting
 from posenc.sequence.training import RunConfig, train
 
@@ -113,10 +114,10 @@ def write_comparison(runs: Sequence[dict[str, Any]], config: RunConfig, out: Pat
     params = task.parameters()
     rows = reporting.summary_rows(runs, params)
     title = f"{config.task} ({', '.join(f'{k}={v}' for k, v in params.items())})"
-    reporting.write_text(out / "runs.csv", reporting.runs_csv(runs))
-    reporting.write_text(out / "summary.csv", reporting.summary_csv(rows))
-    reporting.write_text(out / "summary.md", reporting.summary_markdown(rows, task.splits, title))
-    with reporting.atomic_path(out / "errors.png") as path:
+    write_text(out / "runs.csv", reporting.runs_csv(runs))
+    write_text(out / "summary.csv", reporting.summary_csv(rows))
+    write_text(out / "summary.md", reporting.summary_markdown(rows, task.splits, title))
+    with atomic_path(out / "errors.png") as path:
         reporting.plot_comparison_errors(rows, task.splits, title, path)
-    with reporting.atomic_path(out / "learning_curves.png") as path:
+    with atomic_path(out / "learning_curves.png") as path:
         reporting.plot_comparison_curves(runs, task.splits, title, path)

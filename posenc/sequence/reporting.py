@@ -3,7 +3,7 @@
 A run folder holds ``config.json`` (the fully resolved configuration), ``metrics.json``
 (see :func:`posenc.sequence.training.train`), ``model.pt`` (configuration and weights, loadable
 with ``weights_only=True``), ``learning_curves.png`` and, for CoPE, ``cope_maps.png``. It is
-written with :func:`posenc.runfolder.staged_folder`, so an interrupted run never leaves a
+written with :func:`posenc.files.staged_folder`, so an interrupted run never leaves a
 folder that looks finished. The comparison files beside the run folders are each replaced
 atomically.
 """
@@ -14,10 +14,7 @@ import csv
 import io
 import json
 import math
-import os
-import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from posenc.runfolder import staged_folder, write_json
+from posenc.files import staged_folder, write_json
 from posenc.sequence.model import CausalTransformer
 from posenc.sequence.tasks import IN_DISTRIBUTION, Example, SequenceTask
 from posenc.sequence.training import RunResult
@@ -42,7 +39,7 @@ PAPER_ERRORS: dict[str, dict[str, dict[str, float]]] = {
         "cope": {"id": 0.0, "dense": 0.0, "sparse": 0.0},
     },
 }
-"""Test error (%) published in the CoPE paper (REFERENCE.md section 5), by task, encoding and
+"""Test error (%) published in the CoPE paper (Golovneva et al. 2024), by task, encoding and
 split. The paper's single Flip-Flop OOD number is listed under ``sparse`` (FFL(0.98), the
 flip-flop paper's main OOD test)."""
 
@@ -63,25 +60,6 @@ def paper_errors(task: str, task_params: dict[str, Any], pe: str) -> dict[str, f
 
 
 # ------------------------------------------------------------------------------ files
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix) to write; it replaces ``path``
-    when the block ends without error, and is deleted otherwise."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}{path.suffix}")
-    try:
-        yield temporary
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    with atomic_path(path) as temporary:
-        temporary.write_text(text)
-
-
 def save_run(result: RunResult, out: Path) -> None:
     """Write a finished run's folder: config, metrics, model and plots."""
     with staged_folder(out) as stage:

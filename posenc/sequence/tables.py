@@ -4,7 +4,7 @@ A sequence position encoding's table has one row per position (index ``0..T-1``)
 column per dimension, exactly like an embedded matrix of ``T`` coordinates on a uniform grid
 of the unit domain. Its stable rank and distance preservation
 (:func:`posenc.analysis.stable_rank`, :func:`posenc.analysis.grid_distance_preservation`) put
-it on the SR/DP axes of REFERENCE.md section 1:
+it on P1's SR/DP axes:
 
 - ``sinusoidal``: :func:`~posenc.sequence.encodings.sinusoidal_table` ``(T, width)``;
 - ``rope``: the same table at the head width, ``[sin(t w_k), cos(t w_k)]``: the inner product

@@ -112,7 +112,7 @@ length), for 2500 steps at lr 1e-3 (at lr 3e-3 CoPE stalls in distribution on so
 counting and selective copy use 2000 steps at lr 3e-3; counting tests OOD on sequences with
 more statements than any training sequence.
 
-``paper``: the CoPE paper's counting recipe (REFERENCE.md section 5: 4 layers, 256 wide,
+``paper``: the CoPE paper's counting recipe (4 layers, 256 wide,
 4 heads, post-norm, dropout 0.1, Adam lr 7e-5, batch 64, 10k training sequences for 100
 epochs, ``p_max`` 512), used for every task since the reference gives no other, with each task's
 published data parameters."""

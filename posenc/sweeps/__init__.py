@@ -11,89 +11,24 @@
 >>> summary = run_sweep(spec, "runs/row200", make_executor())  # doctest: +SKIP
 >>> draw_figures("runs/row200")  # doctest: +SKIP
 
-- :mod:`~posenc.sweeps.spec`: the sweep as a TOML-shaped mapping, ``auto`` bandwidths from
-  theory, every run resolved to a validated :class:`~posenc.neural_fields.FitConfig`;
+- :mod:`~posenc.sweeps.sweep_file`: the ``sweep.toml`` layout, read and written;
+- :mod:`~posenc.sweeps.bandwidths`: bandwidth values and ``auto`` ranges from theory;
+- :mod:`~posenc.sweeps.spec`: every run resolved to a validated
+  :class:`~posenc.config.FitConfig`, keyed by :mod:`~posenc.sweeps.keys`;
 - :mod:`~posenc.sweeps.store`: one row per finished or failed run, insert-once, WAL;
-- :mod:`~posenc.sweeps.executors`: sequential, process pool, batched (an interface a
-  distributed engine can implement);
+- :mod:`~posenc.sweeps.jobs`: runs grouped into jobs, computed by :func:`run_job`; the
+  :class:`Executor` interface a distributed engine implements;
+- :mod:`~posenc.sweeps.executors`: this process, a process pool, batched;
+  :mod:`~posenc.sweeps.ray_executor`: a Ray cluster;
 - :mod:`~posenc.sweeps.runner`: the driver, which resumes and writes the store;
-- :mod:`~posenc.sweeps.plots`: the figures, drawn from the store.
+- :mod:`~posenc.sweeps.points`: the finished runs read back from the store;
+- :mod:`~posenc.sweeps.figures` and :mod:`~posenc.sweeps.best_runs`: figures and tables
+  drawn from those points.
+
+The names below are imported on first use (declared in ``__init__.pyi``), so importing the
+package is cheap.
 """
 
-from posenc.sweeps.executors import (
-    BatchedExecutor,
-    Executor,
-    Job,
-    ProcessPoolExecutor,
-    RunOutcome,
-    RunTask,
-    SequentialExecutor,
-    make_executor,
-    plan_jobs,
-    run_job,
-)
-from posenc.sweeps.plots import (
-    SweepPoint,
-    best_points,
-    best_table,
-    draw_figures,
-    figure_psnr_vs_bandwidth,
-    figure_psnr_vs_dp,
-    figure_psnr_vs_stable_rank,
-    figure_reconstructions,
-    figure_sr_vs_dp,
-    figure_stable_rank_vs_bandwidth,
-    load_points,
-)
-from posenc.sweeps.runner import SweepSummary, export_results, prepare_folder, run_sweep
-from posenc.sweeps.spec import (
-    AUTO_BANDWIDTH_RULES,
-    SweepRun,
-    SweepSpec,
-    auto_bandwidths,
-    load_sweep_file,
-    parse_bandwidths,
-    resolve_sweep,
-    run_key,
-)
-from posenc.sweeps.store import FAILED, FINISHED, ResultStore, RunRecord
+import lazy_loader
 
-__all__ = [
-    "AUTO_BANDWIDTH_RULES",
-    "FAILED",
-    "FINISHED",
-    "BatchedExecutor",
-    "Executor",
-    "Job",
-    "ProcessPoolExecutor",
-    "ResultStore",
-    "RunOutcome",
-    "RunRecord",
-    "RunTask",
-    "SequentialExecutor",
-    "SweepPoint",
-    "SweepRun",
-    "SweepSpec",
-    "SweepSummary",
-    "auto_bandwidths",
-    "best_points",
-    "best_table",
-    "draw_figures",
-    "export_results",
-    "figure_psnr_vs_bandwidth",
-    "figure_psnr_vs_dp",
-    "figure_psnr_vs_stable_rank",
-    "figure_reconstructions",
-    "figure_sr_vs_dp",
-    "figure_stable_rank_vs_bandwidth",
-    "load_points",
-    "load_sweep_file",
-    "make_executor",
-    "parse_bandwidths",
-    "plan_jobs",
-    "prepare_folder",
-    "resolve_sweep",
-    "run_job",
-    "run_key",
-    "run_sweep",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,182 +1,30 @@
-"""Where a sweep's runs are computed: in this process, in a local process pool, batched
-(and on a Ray cluster: :mod:`posenc.sweeps.ray_executor`).
-
-The unit of work is a *job*: a tuple of :class:`RunTask` computed by :func:`run_job` in one
-process, one fit for a single task, one batched training
-(:func:`~posenc.neural_fields.fit_batched`) for several. An :class:`Executor` takes jobs
-and yields a :class:`RunOutcome` per task as jobs finish, in any order; it never writes
-results itself. The driver (:func:`posenc.sweeps.runner.run_sweep`) owns the results store
-and writes each outcome as it arrives, so an executor that runs jobs elsewhere (a cluster
-engine) only has to ship :func:`run_job` calls out and their outcomes back::
-
-    class ClusterExecutor(Executor):
-        def execute_jobs(self, jobs):
-            handles = [submit(run_job, job) for job in jobs]
-            for handle in as_they_complete(handles):
-                yield from handle.result()
+"""Where a sweep's jobs are computed: in this process, in a local process pool, batched, or
+on a Ray cluster (:mod:`posenc.sweeps.ray_executor`); :func:`make_executor` picks one.
 
 :class:`BatchedExecutor` wraps any executor: it groups tasks that differ only in bandwidth
-and/or seed (a linear or MLP model trained by Adam on the same signal) into batched jobs.
+and/or seed into batched jobs (:func:`~posenc.sweeps.jobs.plan_jobs`).
 """
 
 from __future__ import annotations
 
-import abc
-import itertools
-import math
 import multiprocessing
 import os
-import socket
 import time
 from collections.abc import Iterator, Sequence
 from concurrent import futures
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from posenc.data import Signal
-from posenc.neural_fields import FitConfig, FitResult, fit
-from posenc.neural_fields.batched import batch_bytes, batch_key, fit_batched, plan_batch
-from posenc.neural_fields.pipeline import load_config_signal
-from posenc.sweeps.store import FAILED, FINISHED
-
-DEFAULT_MAX_BATCH_BYTES = 2 * 1024**3
-"""Largest estimated memory of one batched job; larger groups are split into several jobs."""
-SIGNAL_CACHE_SIZE = 8
-"""Signals kept loaded per process (a sweep reuses each for many runs)."""
-
-_signals: dict[tuple[str, int | None, bool], Signal] = {}
-
-
-@dataclass(frozen=True)
-class RunTask:
-    """One run to compute: its key in the store and its full config."""
-
-    key: str
-    config: FitConfig
-
-
-Job = tuple[RunTask, ...]
-"""Tasks computed together by :func:`run_job` (batched when there are several)."""
-
-
-@dataclass
-class RunOutcome:
-    """How one run ended: the fit's metrics record and full-grid prediction, or its error.
-
-    ``executor`` is ``"single"`` (one fit) or ``"batched"`` (trained in a batch of
-    ``batch_size``); ``worker`` is ``host:pid`` of the process that computed it.
-    """
-
-    task: RunTask
-    status: str
-    metrics: dict | None
-    prediction: np.ndarray | None
-    error: str | None
-    started_at: float
-    finished_at: float
-    executor: str
-    batch_size: int
-    worker: str
-
-
-def signal_key(config: FitConfig) -> tuple[str, int | None, bool]:
-    """What identifies the signal ``config`` fits: runs with the same key fit the same data."""
-    return (config.signal, config.size, config.gray)
-
-
-def load_signal(config: FitConfig) -> Signal:
-    """``load_config_signal(config)``, kept per process for the sweep's next runs."""
-    key = signal_key(config)
-    if key not in _signals:
-        if len(_signals) >= SIGNAL_CACHE_SIZE:
-            _signals.clear()
-        _signals[key] = load_config_signal(config)
-    return _signals[key]
-
-
-def run_job(job: Job, progress: bool = False, signal: Signal | None = None) -> list[RunOutcome]:
-    """Compute every task of ``job``; never raises for a failing run.
-
-    Several tasks are trained as one batch; if the batch as a whole fails (e.g. it does not
-    fit in memory), its tasks are run one by one, so each ends with its own outcome. A run
-    that raises is returned as ``failed`` with the error's type and message. ``signal`` is the
-    already loaded signal that every task of ``job`` fits (same :func:`signal_key`), for an
-    executor that ships it to workers; by default :func:`load_signal` loads it here.
-    """
-    if len(job) > 1:
-        started = time.time()
-        try:
-            signal = signal if signal is not None else load_signal(job[0].config)
-            results = fit_batched(signal, [task.config for task in job], progress=progress)
-        except Exception:
-            return [_run_single(task, progress, signal) for task in job]
-        finished = time.time()
-        return [
-            _finished(task, result, started, finished, "batched", len(job))
-            for task, result in zip(job, results, strict=True)
-        ]
-    return [_run_single(task, progress, signal) for task in job]
-
-
-def _run_single(task: RunTask, progress: bool, signal: Signal | None) -> RunOutcome:
-    started = time.time()
-    try:
-        signal = signal if signal is not None else load_signal(task.config)
-        result = fit(signal, task.config, progress=progress)
-    except Exception as error:
-        return failed_outcome(task, f"{type(error).__name__}: {error}", started)
-    return _finished(task, result, started, time.time(), "single", 1)
-
-
-def _finished(
-    task: RunTask, result: FitResult, started: float, finished: float, executor: str, size: int
-) -> RunOutcome:
-    return RunOutcome(
-        task=task,
-        status=FINISHED,
-        metrics=result.metrics(),
-        prediction=result.prediction.numpy(),
-        error=None,
-        started_at=started,
-        finished_at=finished,
-        executor=executor,
-        batch_size=size,
-        worker=_worker(),
-    )
-
-
-def failed_outcome(task: RunTask, error: str, started: float) -> RunOutcome:
-    """A ``failed`` outcome of ``task`` with the message ``error``."""
-    return RunOutcome(
-        task=task,
-        status=FAILED,
-        metrics=None,
-        prediction=None,
-        error=error,
-        started_at=started,
-        finished_at=time.time(),
-        executor="single",
-        batch_size=1,
-        worker=_worker(),
-    )
-
-
-def _worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-class Executor(abc.ABC):
-    """Computes jobs and yields one :class:`RunOutcome` per task as jobs finish."""
-
-    def execute(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
-        """Compute ``tasks``, each as its own job."""
-        return self.execute_jobs([(task,) for task in tasks])
-
-    @abc.abstractmethod
-    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
-        """Compute ``jobs`` (each by :func:`run_job`); yield outcomes as they finish."""
+from posenc.sweeps.jobs import (
+    DEFAULT_MAX_BATCH_BYTES,
+    Executor,
+    Job,
+    RunOutcome,
+    RunTask,
+    failed_outcome,
+    plan_jobs,
+    run_job,
+)
 
 
 class SequentialExecutor(Executor):
@@ -264,47 +112,6 @@ class BatchedExecutor(Executor):
 
     def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
         return self.inner.execute_jobs(jobs)
-
-
-def plan_jobs(
-    tasks: Sequence[RunTask], max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES, parallel: int = 1
-) -> list[Job]:
-    """Group ``tasks`` into jobs (see :class:`BatchedExecutor`), in order of first task.
-
-    A group of batchable tasks is cut into ``max(ceil(bytes / max_batch_bytes),
-    min(parallel, size))`` consecutive parts of near-equal size.
-    """
-    groups: dict[str, list[RunTask]] = {}
-    order: list[str | RunTask] = []
-    for task in tasks:
-        key = batch_key(task.config)
-        if key is None:
-            order.append(task)
-        elif key in groups:
-            groups[key].append(task)
-        else:
-            groups[key] = [task]
-            order.append(key)
-    jobs: list[Job] = []
-    for item in order:
-        if isinstance(item, RunTask):
-            jobs.append((item,))
-        else:
-            jobs.extend(_split_group(groups[item], max_batch_bytes, parallel))
-    return jobs
-
-
-def _split_group(group: list[RunTask], max_batch_bytes: int, parallel: int) -> list[Job]:
-    if len(group) == 1:
-        return [tuple(group)]
-    try:
-        signal = load_signal(group[0].config)
-    except ValueError:  # the runs will fail one by one, each recording why
-        return [(task,) for task in group]
-    size = batch_bytes(plan_batch(signal, [task.config for task in group]))
-    parts = min(len(group), max(math.ceil(size / max_batch_bytes), min(parallel, len(group))))
-    bounds = np.linspace(0, len(group), parts + 1).round().astype(int)
-    return [tuple(group[start:stop]) for start, stop in itertools.pairwise(bounds.tolist())]
 
 
 def make_executor(

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from posenc.data import Signal
-from posenc.sweeps.executors import (
+from posenc.sweeps.jobs import (
     DEFAULT_MAX_BATCH_BYTES,
     Executor,
     Job,
@@ -68,7 +68,7 @@ class RayExecutor(Executor):
     initialised in this process it is used as it is and left running. ``jobs``: at most that
     many tasks at once, and batched groups split into that many parts (default: every task
     is submitted and Ray queues them; groups split over the cluster's CPUs or GPUs).
-    ``batch``: group runs into batched jobs (see :func:`~posenc.sweeps.executors.plan_jobs`).
+    ``batch``: group runs into batched jobs (see :func:`~posenc.sweeps.jobs.plan_jobs`).
     """
 
     def __init__(

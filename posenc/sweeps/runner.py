@@ -8,7 +8,7 @@ A sweep folder holds:
 - ``reconstructions/<key>.png`` (2D) or ``.npy`` (other): each finished run's prediction on
   the full grid, written under a temporary name and renamed before the run's row is written;
 - ``figures/*.png``, ``results.csv``, ``results.json``: drawn and exported from the store
-  (:mod:`posenc.sweeps.plots`).
+  (:mod:`posenc.sweeps.figures`).
 
 The driver computes the list of run keys, skips those the store has as ``finished`` (a
 failed run is tried again), hands the rest to an executor and writes each outcome to the
@@ -19,22 +19,22 @@ process at any moment loses at most the runs in flight.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.image import imsave
 from tqdm import tqdm
 
 from posenc import __version__
-from posenc.sweeps.executors import Executor, RunOutcome, RunTask
-from posenc.sweeps.spec import SweepRun, SweepSpec, runs_key, to_toml
+from posenc.files import atomic_path, write_text
+from posenc.sweeps.jobs import Executor, RunOutcome, RunTask
+from posenc.sweeps.keys import runs_key
+from posenc.sweeps.spec import SweepRun, SweepSpec
 from posenc.sweeps.store import FAILED, FINISHED, STORE_NAME, ResultStore, RunRecord
+from posenc.sweeps.sweep_file import to_toml
 
 SPEC_JSON = "sweep.json"
 SPEC_TOML = "sweep.toml"
@@ -74,14 +74,14 @@ def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> N
     folder.mkdir(parents=True, exist_ok=True)
     description = {
         "posenc_version": __version__,
-        "key": runs_key(runs),
+        "key": runs_key([run.key for run in runs]),
         "spec": spec.to_mapping(),
         "runs": [
             {"key": run.key, "label": run.label, "config": run.config.to_dict()} for run in runs
         ],
     }
-    _write_atomic(folder / SPEC_TOML, to_toml(spec.to_mapping()).encode())
-    _write_atomic(spec_file, (json.dumps(description, indent=1) + "\n").encode())
+    write_text(folder / SPEC_TOML, to_toml(spec.to_mapping()))
+    write_text(spec_file, json.dumps(description, indent=1) + "\n")
 
 
 def _check_same_sweep(folder: Path, spec_file: Path, runs: Sequence[SweepRun]) -> None:
@@ -121,7 +121,7 @@ def run_sweep(
         for outcome in executor.execute(pending):
             run = by_key[outcome.task.key]
             store.record(outcome_record(folder, run, outcome))
-            if outcome.status == FINISHED:
+            if outcome.status == FINISHED and outcome.metrics is not None:
                 summary.finished += 1
                 bar.set_postfix_str(f"{run.label}: test {outcome.metrics['test_psnr']:.2f} dB")
             else:
@@ -191,32 +191,17 @@ def save_reconstruction(folder: Path, key: str, prediction: np.ndarray) -> str:
     if prediction.ndim == 3 and prediction.shape[-1] in (1, 3):
         image = np.clip(prediction, 0.0, 1.0)
         name = f"{key}.png"
-        _replace_with(directory / name, lambda path: _save_png(path, image))
+        with atomic_path(directory / name) as path:
+            _save_png(path, image)
     else:
         name = f"{key}.npy"
-        _replace_with(directory / name, lambda path: np.save(path, prediction.astype(np.float32)))
+        with atomic_path(directory / name) as path:
+            np.save(path, prediction.astype(np.float32))
     return f"{RECONSTRUCTIONS}/{name}"
 
 
-def _save_png(path: str, image: np.ndarray) -> None:
+def _save_png(path: Path, image: np.ndarray) -> None:
     if image.shape[-1] == 1:
         imsave(path, image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, format="png")
     else:
         imsave(path, image, format="png")
-
-
-def _replace_with(path: Path, write: Any) -> None:
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
-    )
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    _replace_with(path, lambda temporary: Path(temporary).write_bytes(data))

@@ -1,6 +1,6 @@
 """The results store of a sweep: one SQLite database (stdlib ``sqlite3``, WAL) per folder.
 
-One row per run, keyed by the run key (:func:`posenc.sweeps.spec.run_key`). A row is written
+One row per run, keyed by the run key (:func:`posenc.sweeps.keys.run_key`). A row is written
 once, in one transaction, when the run ends, with its status (``finished`` or ``failed``),
 the full config and metrics as JSON, and real columns for the numbers that are plotted and
 filtered on. Writes are insert-once:
@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from posenc.files import atomic_path, write_text
 
 STORE_NAME = "results.sqlite"
 FINISHED = "finished"
@@ -170,21 +172,16 @@ class ResultStore:
     def export_csv(self, path: Path) -> Path:
         """Write every row to ``path`` as CSV (all columns but ``metrics_json``)."""
         rows = self.rows()
-        temporary = path.with_name(f".{path.name}.partial")
-        with temporary.open("w", newline="") as handle:
+        with atomic_path(path) as temporary, temporary.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(EXPORTED_COLUMNS)
             writer.writerows([row[name] for name in EXPORTED_COLUMNS] for row in rows)
-        temporary.replace(path)
         return path
 
     def export_json(self, path: Path) -> Path:
         """Write every row to ``path`` as a JSON list; config and metrics are parsed."""
         records = [_decoded(row) for row in self.rows()]
-        temporary = path.with_name(f".{path.name}.partial")
-        temporary.write_text(json.dumps(records, indent=1) + "\n")
-        temporary.replace(path)
-        return path
+        return write_text(path, json.dumps(records, indent=1) + "\n")
 
     def _select(self, columns: str, status: str | None) -> Sequence[sqlite3.Row]:
         query = f"SELECT {columns} FROM runs"

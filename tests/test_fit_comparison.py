@@ -7,8 +7,8 @@ import statistics
 import pytest
 from matplotlib.figure import Figure
 
-from posenc.analysis.theory import closed_form, rff_distance_preservation
-from posenc.comparison import (
+from posenc.data import load_source
+from posenc.fit_comparison import (
     P2_MODELS,
     comparison_configs,
     figure_reconstructions,
@@ -18,9 +18,9 @@ from posenc.comparison import (
     run_comparison,
     summary_table,
 )
-from posenc.data import load_source
 from posenc.neural_fields import PROTOCOLS, fit
 from posenc.neural_fields.pipeline import build_embedding
+from posenc.theory import rff_distance_preservation
 
 TINY = {"size": 16, "steps": 4, "width": 8, "last_k": 2, "eval_every": 2}
 
@@ -69,7 +69,7 @@ def test_p3_mappings_put_shifted_bases_at_rffs_distance_preservation() -> None:
         assert config.split == "offset" and config.depth == 3 and config.width == 256
         embedding = build_embedding(config, 1)
         assert embedding.num_centers == 256
-        assert closed_form(embedding).distance_preservation() == pytest.approx(target, rel=1e-6)
+        assert embedding.closed_form().distance_preservation() == pytest.approx(target, rel=1e-6)
 
 
 def test_p2_models_are_the_three_protocols() -> None:

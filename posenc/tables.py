@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from posenc.embeddings import describe_embedding, embedding_names
 
 if TYPE_CHECKING:
-    from posenc.analysis.experiments import PlotData
+    from posenc.analysis.plot_data import PlotData
 
 MISSING = "-"
 """How an absent value (``None``, NaN) is shown."""

@@ -1,4 +1,8 @@
-r"""Closed-form stable rank and distance preservation (REFERENCE section 2, derived here).
+r"""Closed-form stable rank and distance preservation (P2's appendix, and derived here).
+
+The math below is the theory's; each embedding class states its own closed form from it
+(:meth:`posenc.embeddings.Embedding.closed_form`) and inverts its stable rank
+(:meth:`~posenc.embeddings.Embedding.bandwidth_for_stable_rank`).
 
 Setting. A shifted basis ``psi(x - t)`` with a continuum of centres on the unit circle (P1's
 circulant with ``K -> infinity``) has the Gram kernel ``<psi(x1 - .), psi(x2 - .)> = k(x1 - x2)``,
@@ -35,7 +39,7 @@ Families (bandwidth ``s`` or ``w``; ``u = |delta| / w``):
 Gaussian and RFF: ``SR * DP = sqrt(ln 10 / pi) = 0.85612`` for every bandwidth. For ``N``
 Gaussian samples the aliased sum is, by Poisson summation,
 ``SR(N) = N / sum_{q in Z} exp(-q^2 / (4 sigma^2 N^2))``: 19.92 and 26.68 at ``N = 20, 30``
-for ``sigma = 0.01`` (REFERENCE's table), where the ``min`` form says 20 and 28.21.
+for ``sigma = 0.01`` (P1's SR-against-N table), where the ``min`` form says 20 and 28.21.
 
 Triangle: the hat is a box of width ``w`` convolved with itself, over ``w``, so its transform
 is ``w sinc^2(w nu)``, ``P = w^2 sinc^4(w nu)`` and ``SR = int sinc^4 / w = 2 / (3 w)``. Its
@@ -61,12 +65,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import sici
 
-from posenc.analysis.metrics import DEFAULT_THRESHOLD
-from posenc.embeddings import Embedding
-from posenc.embeddings.matching import rff_scale_to_gaussian_sigma
+from posenc import validation
+
+DEFAULT_THRESHOLD = 0.1
+"""Similarity above which two coordinates count as close (P1's DP threshold)."""
 
 SR_DP_GAUSSIAN = math.sqrt(math.log(10) / math.pi)
 """``SR * DP = sqrt(ln 10 / pi) = 0.85612`` of the Gaussian basis and matched RFF (P1, P2)."""
@@ -78,9 +81,16 @@ error under 1e-5); a flat spectrum up to ``K`` would need ``bandlimit >> K``."""
 
 MIN_RESOLVED_SPACINGS = 2.0
 """A generator (Gaussian sigma, triangle or sinc width) must span this many centre spacings
-``1 / K`` for the continuum closed forms to apply (see :func:`closed_form`)."""
+``1 / K`` for the continuum closed forms to apply.
 
-_RESOLVED_FAMILIES = ("gaussian", "triangle", "sinc")
+The forms are for the periodic construction (a non-periodic basis deviates within about one
+bandwidth of the edges) and a continuum of centres. With ``K`` centres the Gaussian and sinc
+agree with the circulant to 0.1% once the bandwidth spans 1.5 centre spacings; the triangle,
+whose kink the centres sample, keeps a relative excess of ``1 / (2 (w K)^2)`` in SR for
+integer ``w K`` (12.5% at ``w K = 2``, 0.5% at 10). Below this many spacings the centres, not
+the generator, set SR and DP (the default triangle of width ``1/K`` is the one-hot code), and
+those embeddings state no closed form."""
+
 _FINE_POINTS = 1 << 16
 
 Spectrum = Callable[[np.ndarray], np.ndarray]
@@ -114,6 +124,8 @@ def half_width_above(
     Crossings are bracketed on a grid of 65536 points and refined by Brent's method, so
     lobes wider than ``extent / 65536`` are measured to machine precision.
     """
+    from scipy.optimize import brentq  # scipy loads when a crossing is refined
+
     grid = np.linspace(0.0, extent, _FINE_POINTS + 1)
     above = np.asarray(similarity(grid)) > threshold
     edges = [0.0] if above[0] else []
@@ -126,6 +138,25 @@ def half_width_above(
 
 def _offset(similarity: Similarity, threshold: float) -> Callable[[float], float]:
     return lambda delta: float(similarity(np.array([delta]))[0]) - threshold
+
+
+# ------------------------------------------------------------------------- matching
+_MATCH = 2 * math.sqrt(2) * math.pi
+
+
+def gaussian_sigma_to_rff_scale(sigma: float) -> float:
+    """RFF scale ``s = 1 / (2 sqrt(2) pi sigma)`` matched to a Gaussian basis of ``sigma``.
+
+    A Gaussian basis of width ``sigma`` has similarity ``exp(-d^2 / (4 sigma^2))``, RFF of
+    scale ``s`` the expected similarity ``exp(-2 pi^2 s^2 d^2)``: equal for this ``s``, under
+    which both lie on the same stable-rank / distance-preservation curve.
+    """
+    return 1.0 / (_MATCH * validation.positive_float("sigma", sigma))
+
+
+def rff_scale_to_gaussian_sigma(scale: float) -> float:
+    """Gaussian ``sigma = 1 / (2 sqrt(2) pi s)`` matched to RFF of scale ``s``."""
+    return 1.0 / (_MATCH * validation.positive_float("scale", scale))
 
 
 # ------------------------------------------------------------------------ closed forms
@@ -188,6 +219,8 @@ def sinc_stable_rank(width: float, num_samples: int | None = None) -> float:
 
 def sinc_circle_power(frequencies: np.ndarray, width: float) -> np.ndarray:
     """``|c_nu|^2 / w^2`` of ``sinc(d / w)`` cut to one period: the box blurred by ``sinc(nu)``."""
+    from scipy.special import sici
+
     band = 0.5 / width
     upper, lower = sici(math.pi * (frequencies + band))[0], sici(math.pi * (frequencies - band))[0]
     return ((upper - lower) / math.pi) ** 2
@@ -238,126 +271,6 @@ class ClosedForm:
         return half_width_above(self.similarity, threshold)
 
 
-def closed_form(embedding: Embedding) -> ClosedForm | None:
-    """The :class:`ClosedForm` of ``embedding``, or ``None`` where there is none.
-
-    Covered: Gaussian (its ``truncate`` is ignored), RFF, triangle, sinc, impulse (a box of
-    width ``2 radius``: with the default radius ``1 / (2K)`` the one-hot code,
-    ``SR = min(N, K)``), and the square wave and sine of integer frequency.
-
-    The forms are for the periodic construction (a non-periodic basis deviates within about
-    one bandwidth of the edges) and a continuum of centres. With ``K`` centres the Gaussian
-    and sinc agree with the circulant to 0.1% once the bandwidth spans 1.5 centre spacings;
-    the triangle, whose kink the centres sample, keeps a relative excess of
-    ``1 / (2 (w K)^2)`` in SR for integer ``w K`` (12.5% at ``w K = 2``, 0.5% at 10). Below
-    :data:`MIN_RESOLVED_SPACINGS` spacings the centres, not the generator, set SR and DP
-    (the default triangle of width ``1/K`` is the one-hot code): this returns ``None``.
-    """
-    builder = _BUILDERS.get(embedding.name)
-    unresolved = (
-        embedding.name in _RESOLVED_FAMILIES
-        and embedding.bandwidth * embedding.num_centers < MIN_RESOLVED_SPACINGS
-    )
-    return None if builder is None or unresolved else builder(embedding)
-
-
-def _gaussian(emb: Embedding) -> ClosedForm:
-    sigma = emb.sigma
-    return ClosedForm(
-        "gaussian",
-        "SR ~ min(N, 1/(2 sqrt(pi) sigma)), D = exp(-delta^2/(4 sigma^2))",
-        gaussian_stable_rank(sigma),
-        lambda d: gaussian_similarity(d, sigma),
-        lambda nu: np.exp(-4.0 * math.pi**2 * sigma**2 * nu**2),
-    )
-
-
-def _rff(emb: Embedding) -> ClosedForm:
-    scale = emb.scale
-    return ClosedForm(
-        "rff",
-        "SR ~ min(N, sqrt(2 pi) s), D = exp(-2 pi^2 s^2 delta^2)",
-        rff_stable_rank(scale),
-        lambda d: rff_similarity(d, scale),
-    )
-
-
-def _triangle(emb: Embedding) -> ClosedForm:
-    width = emb.width
-    return ClosedForm(
-        "triangle",
-        "SR ~ min(N, 2/(3 w)), D = cubic B-spline of delta/w",
-        triangle_stable_rank(width),
-        lambda d: triangle_similarity(d, width),
-        lambda nu: np.sinc(width * nu) ** 4,
-    )
-
-
-def _sinc(emb: Embedding) -> ClosedForm:
-    width = emb.width
-    return ClosedForm(
-        "sinc",
-        "SR = box spectrum cut to the circle (~0.84/w to 1/w), D = sinc(delta/w)",
-        sinc_circle_stable_rank(width),
-        lambda d: sinc_similarity(d, width),
-        lambda nu: sinc_circle_power(nu, width),
-    )
-
-
-def _impulse(emb: Embedding) -> ClosedForm:
-    box = 2.0 * emb.radius
-    return ClosedForm(
-        "impulse",
-        "SR = min(N, 1/(2 r)), D = max(0, 1 - |delta|/(2 r))",
-        1.0 / box,
-        lambda d: np.clip(1.0 - np.abs(np.asarray(d)) / box, 0.0, None),
-    )
-
-
-def _square_wave(emb: Embedding) -> ClosedForm | None:
-    frequency = emb.frequency
-    if frequency != round(frequency):
-        return None
-
-    def power(nu: np.ndarray) -> np.ndarray:
-        harmonic = nu / frequency
-        odd = (np.abs(harmonic) % 2 == 1) & (harmonic == np.round(harmonic))
-        return np.where(odd, 1.0 / np.where(odd, harmonic, 1.0) ** 2, 0.0)
-
-    return ClosedForm(
-        "square_wave",
-        "P = 1/j^2 at odd harmonics j f: SR -> pi^2/4, D = triangle wave",
-        math.pi**2 / 4.0,
-        lambda d: _triangle_wave(frequency * np.asarray(d)),
-        power,
-    )
-
-
-def _triangle_wave(phase: np.ndarray) -> np.ndarray:
+def triangle_wave(phase: np.ndarray) -> np.ndarray:
     """Autocorrelation of a +-1 square wave: 1 at whole periods, -1 at half periods."""
     return 1.0 - 4.0 * np.abs(phase - np.round(phase))
-
-
-def _sine(emb: Embedding) -> ClosedForm | None:
-    frequency, offset = emb.frequency, emb.offset
-    if frequency != round(frequency):
-        return None
-    energy = offset**2 + 0.5
-    return ClosedForm(
-        "sine",
-        "P = offset^2 at 0, 1/4 at +-f: SR -> (offset^2 + 1/2) / max(offset^2, 1/4)",
-        energy / max(offset**2, 0.25),
-        lambda d: (offset**2 + 0.5 * np.cos(2.0 * math.pi * frequency * np.asarray(d))) / energy,
-        lambda nu: np.where(nu == 0, offset**2, np.where(np.abs(nu) == frequency, 0.25, 0.0)),
-    )
-
-
-_BUILDERS: dict[str, Callable[[Embedding], ClosedForm | None]] = {
-    "gaussian": _gaussian,
-    "rff": _rff,
-    "triangle": _triangle,
-    "sinc": _sinc,
-    "impulse": _impulse,
-    "square_wave": _square_wave,
-    "sine": _sine,
-}

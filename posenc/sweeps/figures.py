@@ -1,9 +1,9 @@
 """The figures of a sweep, drawn from its results store and reconstruction files.
 
-Nothing here reads a run from memory: :func:`load_points` reads the finished rows of
-``results.sqlite``, and each ``figure_*`` function turns those points into a
+Nothing here reads a run from memory: :func:`~posenc.sweeps.points.load_points` reads the
+finished rows of ``results.sqlite``, and each ``figure_*`` function turns those points into a
 :class:`~matplotlib.figure.Figure` in the shared posenc style
-(:mod:`posenc.analysis.plotting`). :func:`draw_figures` writes them all as PNGs:
+(:mod:`posenc.plotting`). :func:`draw_figures` writes them all as PNGs:
 
 - ``psnr_vs_bandwidth.png``: train (dashed) and test (solid) PSNR against bandwidth, one
   panel per embedding (each has its own bandwidth parameter), mean over seeds;
@@ -19,8 +19,6 @@ Nothing here reads a run from memory: :func:`load_points` reads the finished row
 
 :func:`figure_stable_rank_vs_bandwidth` (not drawn by :func:`draw_figures`) shows the stable
 rank of each run's embedded training matrix against bandwidth, a panel per embedding.
-:func:`best_points` picks the run with the highest test PSNR of each embedding (per signal
-and model) and :func:`best_table` shows them as a :class:`~posenc.reports.Table`.
 
 Colour: when every embedding shares one bandwidth parameter the colour is its log10; when
 they differ (sigma, scale, width ...) it is each point's log position within its own
@@ -30,10 +28,8 @@ small sigma or width, large RFF scale).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +44,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
 from posenc.analysis.plots import THEORY
-from posenc.analysis.plotting import (
+from posenc.config import FitConfig
+from posenc.data import Signal
+from posenc.plotting import (
     PAGE_WIDTH,
     PALETTE,
     label_axes,
@@ -56,12 +54,9 @@ from posenc.analysis.plotting import (
     save_figure,
     styled,
 )
-from posenc.analysis.theory import SR_DP_GAUSSIAN
-from posenc.data import Signal
-from posenc.neural_fields import FitConfig
-from posenc.reports import Table
-from posenc.sweeps.executors import load_signal
-from posenc.sweeps.store import FINISHED, STORE_NAME, ResultStore
+from posenc.sweeps.jobs import load_signal
+from posenc.sweeps.points import SweepPoint, load_points, ordered
+from posenc.theory import SR_DP_GAUSSIAN
 
 FIGURES_FOLDER = "figures"
 GRID_COLUMNS = 8
@@ -70,66 +65,6 @@ CURVE_LIMITS = (-0.1, 1.1)
 """Value range of the 1D reconstruction cells (signals are in [0, 1]; memorising fits swing
 far outside it between the training samples)."""
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """One finished run as the figures see it."""
-
-    key: str
-    signal: str
-    model: str
-    embedding: str
-    bandwidth_name: str | None
-    bandwidth: float | None
-    seed: int
-    train_psnr: float
-    test_psnr: float
-    stable_rank: float
-    distance_preservation: float
-    num_train: int
-    reconstruction: Path | None
-    config: dict[str, Any]
-
-    @property
-    def facet(self) -> str:
-        """The panel a point belongs to: its signal and model."""
-        return f"{self.signal}, {self.model}"
-
-
-def load_points(folder: Path) -> list[SweepPoint]:
-    """The finished runs of the sweep in ``folder`` (``ValueError`` if there is no store)."""
-    folder = Path(folder)
-    path = folder / STORE_NAME
-    if not path.is_file():
-        raise ValueError(f"{str(folder)!r} is not a sweep folder (it has no {STORE_NAME})")
-    with ResultStore(path) as store:
-        rows = store.rows(FINISHED)
-    return [_point(folder, row) for row in rows if _plottable(row)]
-
-
-def _plottable(row: dict[str, Any]) -> bool:
-    numbers = ("train_psnr", "test_psnr", "stable_rank", "distance_preservation")
-    return all(row[name] is not None and math.isfinite(row[name]) for name in numbers)
-
-
-def _point(folder: Path, row: dict[str, Any]) -> SweepPoint:
-    return SweepPoint(
-        key=row["key"],
-        signal=row["signal"],
-        model=row["model"],
-        embedding=row["embedding"],
-        bandwidth_name=row["bandwidth_name"],
-        bandwidth=row["bandwidth"],
-        seed=row["seed"],
-        train_psnr=row["train_psnr"],
-        test_psnr=row["test_psnr"],
-        stable_rank=row["stable_rank"],
-        distance_preservation=row["distance_preservation"],
-        num_train=row["num_train"],
-        reconstruction=folder / row["reconstruction"] if row["reconstruction"] else None,
-        config=json.loads(row["config_json"]),
-    )
 
 
 def draw_figures(folder: Path) -> list[Path]:
@@ -148,7 +83,7 @@ def draw_figures(folder: Path) -> list[Path]:
         save_figure(figure_psnr_vs_dp(points), out / "psnr_vs_dp.png"),
         save_figure(figure_sr_vs_dp(points), out / "sr_vs_dp.png"),
     ]
-    facets = _ordered(points, lambda p: p.facet)
+    facets = ordered(points, lambda p: p.facet)
     for index, facet in enumerate(facets):
         name = "reconstructions.png" if len(facets) == 1 else f"reconstructions-{index + 1}.png"
         chosen = [point for point in points if point.facet == facet]
@@ -179,8 +114,8 @@ def _bandwidth_panels(
     ``(colour, facet, points)`` per signal and model it has; ``facet`` is empty when the
     sweep has a single one."""
     swept = [point for point in points if point.bandwidth is not None] or list(points)
-    embeddings = _ordered(swept, lambda p: p.embedding)
-    facets = _ordered(swept, lambda p: p.facet)
+    embeddings = ordered(swept, lambda p: p.embedding)
+    facets = ordered(swept, lambda p: p.facet)
     figure, axes = _panels(len(embeddings))
     panels = []
     for ax, embedding in zip(axes, embeddings, strict=False):
@@ -276,7 +211,7 @@ def figure_reconstructions(points: Sequence[SweepPoint]) -> Figure:
     bandwidth and test PSNR."""
     seed = min(point.seed for point in points)
     chosen = [point for point in points if point.seed == seed]
-    embeddings = _ordered(chosen, lambda p: p.embedding)
+    embeddings = ordered(chosen, lambda p: p.embedding)
     rows = [
         _spread(
             sorted((p for p in chosen if p.embedding == name), key=lambda p: p.bandwidth or 0.0)
@@ -301,47 +236,9 @@ def figure_reconstructions(points: Sequence[SweepPoint]) -> Figure:
     return figure
 
 
-# ------------------------------------------------------------------------ tables
-BEST_COLUMNS = {
-    "signal": "signal",
-    "model": "model",
-    "embedding": "embedding",
-    "bandwidth_name": "parameter",
-    "bandwidth": "bandwidth",
-    "train_psnr": "train PSNR (dB)",
-    "test_psnr": "test PSNR (dB)",
-    "stable_rank": "SR",
-    "distance_preservation": "DP",
-    "runs": "runs",
-}
-"""Keys of the records behind :func:`best_table`, and their headers."""
-
-
-def best_points(points: Sequence[SweepPoint]) -> list[SweepPoint]:
-    """The run with the highest test PSNR for each signal, model and embedding (over every
-    bandwidth and seed), in the order the groups first occur in ``points``."""
-    groups = _ordered(points, lambda p: (p.facet, p.embedding))
-    return [
-        max((p for p in points if (p.facet, p.embedding) == group), key=lambda p: p.test_psnr)
-        for group in groups
-    ]
-
-
-def best_table(points: Sequence[SweepPoint], title: str = "") -> Table:
-    """:func:`best_points` as a table: the bandwidth of each embedding's best test PSNR, its
-    train PSNR, SR and DP, and how many runs of that embedding the sweep has."""
-    records = []
-    for best in best_points(points):
-        same = [p for p in points if (p.facet, p.embedding) == (best.facet, best.embedding)]
-        record = {key: getattr(best, key) for key in BEST_COLUMNS if key != "runs"}
-        records.append({**record, "runs": len(same)})
-    formats = {"train_psnr": ".2f", "test_psnr": ".2f", "stable_rank": ".1f"}
-    return Table.from_records(records, BEST_COLUMNS, title, formats=formats)
-
-
 # ------------------------------------------------------------------------ helpers
 def _scatter_by_facet(points: Sequence[SweepPoint], field: str, xlabel: str) -> Figure:
-    facets = _ordered(points, lambda p: p.facet)
+    facets = ordered(points, lambda p: p.facet)
     figure, axes = _panels(len(facets), height_ratio=0.8)
     colours, colour_label, cmap, norm = _bandwidth_colours(points)
     by_key = dict(zip((p.key for p in points), colours, strict=True))
@@ -406,7 +303,7 @@ def _bandwidth_colours(
         label = f"log10 {names.pop()}" if names else "bandwidth"
         return logs, label, cmap, Normalize(min(finite), max(finite))
     positions = [math.nan] * len(points)
-    for embedding in _ordered(points, lambda p: p.embedding):
+    for embedding in ordered(points, lambda p: p.embedding):
         index = [
             i for i, p in enumerate(points) if p.embedding == embedding and math.isfinite(logs[i])
         ]
@@ -435,7 +332,7 @@ def _colourbar(figure: Figure, ax: Any, cmap: Colormap, norm: Normalize, label: 
 
 
 def _markers(points: Sequence[SweepPoint]) -> dict[str, str]:
-    embeddings = _ordered(points, lambda p: p.embedding)
+    embeddings = ordered(points, lambda p: p.embedding)
     return {name: MARKERS[index % len(MARKERS)] for index, name in enumerate(embeddings)}
 
 
@@ -528,8 +425,3 @@ def _target(point: SweepPoint) -> Signal | None:
         return load_signal(FitConfig.from_dict(point.config))
     except (ValueError, OSError):
         return None
-
-
-def _ordered(points: Sequence[SweepPoint], attribute: Any) -> list[str]:
-    """The distinct ``attribute(point)`` values, in the order they first occur."""
-    return list(dict.fromkeys(attribute(point) for point in points))

@@ -31,11 +31,12 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from posenc.analysis import matched_bandwidth
-from posenc.analysis.plotting import PAGE_WIDTH, new_figure, styled
-from posenc.analysis.theory import rff_distance_preservation
+from posenc.config import FitConfig, resolve_config
 from posenc.data import Signal
-from posenc.neural_fields import FitConfig, FitResult, fit, load_config_signal, resolve_config
-from posenc.reports import Table
+from posenc.neural_fields import FitResult, fit, load_config_signal
+from posenc.plotting import PAGE_WIDTH, new_figure, styled
+from posenc.tables import Table
+from posenc.theory import rff_distance_preservation
 
 P3_RFF_SCALE = 10.0
 """P3's Gaussian RFF scale on natural images."""

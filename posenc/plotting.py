@@ -7,7 +7,7 @@ Sizes are for print: :data:`COLUMN_WIDTH` (one column of a two-column paper) and
 
 Typical use in any module::
 
-    from posenc.analysis.plotting import new_figure, save_figure, styled
+    from posenc.plotting import new_figure, save_figure, styled
 
     @styled
     def plot_losses(steps, losses):
@@ -23,18 +23,19 @@ Typical use in any module::
 from __future__ import annotations
 
 import functools
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import matplotlib
+from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from posenc.files import atomic_path
 
 COLUMN_WIDTH = 3.4
 """Inches: one column of a two-column paper."""
@@ -53,7 +54,7 @@ STYLE: dict[str, Any] = {
     "ytick.labelsize": 7,
     "legend.fontsize": 7,
     "legend.frameon": False,
-    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.prop_cycle": cycler(color=PALETTE),
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.linewidth": 0.6,
@@ -78,7 +79,7 @@ Result = TypeVar("Result")
 @contextmanager
 def plot_style() -> Iterator[None]:
     """Apply :data:`STYLE` while drawing (rcParams are read when artists are created)."""
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
         yield
 
 
@@ -124,16 +125,10 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"figure path must end in .png, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(handle)
     try:
-        with plot_style():
+        with plot_style(), atomic_path(path) as temporary:
             figure.savefig(temporary, format="png")
-        os.replace(temporary, path)
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
         _close(figure)
     return path
 

@@ -216,6 +216,8 @@ def solve_linear_closed_form(problem: FlatProblem, model: nn.Module) -> None:
     minimum-norm interpolant, P2 Proposition 1's memorising solution.
     """
     (linear,) = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    if not isinstance(problem.train_inputs, Tensor):
+        raise ValueError("the linear closed form needs dense embedded rows")
     inputs = problem.train_inputs.to(torch.float64)
     augmented = torch.cat([inputs, torch.ones_like(inputs[:, :1])], dim=1)
     solution = torch.linalg.pinv(augmented) @ problem.train_targets.to(torch.float64)
