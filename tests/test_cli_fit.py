@@ -106,6 +106,10 @@ def _write_one_pixel(path) -> str:
         (lambda tmp: ["--size", "4096", "--num-centers", "1000000"], "GiB"),
         (lambda tmp: ["--solver", "closed-form"], "closed-form"),
         (lambda tmp: ["--param", "oops"], "KEY=VALUE"),
+        (lambda tmp: ["--stpes", "3"], "unknown option --stpes: not a flag of this command nor"),
+        (lambda tmp: ["--stpes", "3"], "did you mean --steps?"),
+        (lambda tmp: ["--embedding", "rff", "--sigma", "0.1"], "'rff' has no parameter 'sigma'"),
+        (lambda tmp: ["--num-centers", "8", "--num-centers", "9"], "--num-centers is given twice"),
     ],
 )
 def test_user_errors_are_one_line_and_write_nothing(run_cli, tmp_path, make_args, message) -> None:

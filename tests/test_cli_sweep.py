@@ -98,6 +98,8 @@ def test_a_toml_file_means_what_the_flags_mean(capsys, tmp_path: Path) -> None:
             ["--embedding", "gaussian", "--bandwidths", "sinc=0.1"],
             "--bandwidths sinc=0.1: sinc is not among the swept embeddings (gaussian)",
         ),
+        (["--num-centres", "64"], "unknown option --num-centres: not a flag of this command"),
+        (["--num-centers", "64", "128"], "--num-centers takes one value"),
     ],
 )
 def test_bad_flags_fail_in_one_line_before_anything_is_written(

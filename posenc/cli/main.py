@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from posenc import __version__
 from posenc.cli import analyze, embeddings, fit, plot, seq, sweep
-from posenc.cli.params import split_unknown_options
+from posenc.cli.params import check_embedding_options, split_unknown_options
 
 COMMANDS = (embeddings, fit, analyze, sweep, plot, seq)
 
@@ -79,7 +79,7 @@ def _embedding_options(
         if isinstance(action, argparse._SubParsersAction)
     )
     start = argv.index(command) + 1
-    rest, options = split_unknown_options(
-        argv[start:], subparser._option_string_actions, many=module.MANY_VALUES
-    )
+    flags = subparser._option_string_actions
+    rest, options = split_unknown_options(argv[start:], flags, many=module.MANY_VALUES)
+    check_embedding_options(options, [flag for flag in flags if flag.startswith("--")])
     return argv[:start] + rest, options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -72,3 +73,22 @@ def split_unknown_options(
             raise ValueError(f"--{name.replace('_', '-')} is given twice")
         options[name] = values
     return kept, options
+
+
+def check_embedding_options(options: Iterable[str], flags: Iterable[str]) -> None:
+    """Raise ``ValueError`` for an option that is neither one of the command's ``flags`` nor
+    a parameter of any registered embedding, suggesting the closest of either."""
+    from posenc.embeddings import EMBEDDINGS
+
+    parameters = set().union(*(cls.parameter_names() for cls in EMBEDDINGS.values()))
+    for name in options:
+        if name in parameters:
+            continue
+        spelled = "--" + name.replace("_", "-")
+        candidates = [*flags, *("--" + p.replace("_", "-") for p in sorted(parameters))]
+        close = difflib.get_close_matches(spelled, candidates, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ValueError(
+            f"unknown option {spelled}: not a flag of this command nor a parameter of any "
+            f"embedding{hint}"
+        )
