@@ -83,8 +83,8 @@ def _summary(metrics: Mapping[str, Any]) -> str:
     return (
         f"{config['model']} model on {_embedding_label(metrics['embedding'])}, "
         f"{config['solver']} solver, {config['steps']} steps; {split['kind']} split with "
-        f"{split['train']} training and {split['test']} test samples. "
-        f"Mean of the last steps: {metrics['psnr_last_means']}."
+        f"{split['train']} training and {split['test']} test samples. The rows 'mean of "
+        f"the last steps' are the {metrics['psnr_last_means']}."
     )
 
 

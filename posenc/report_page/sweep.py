@@ -59,13 +59,17 @@ SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "
 PLOT_IDS = ("psnr-vs-stable-rank", "psnr-vs-dp", "psnr-vs-bandwidth")
 """The ``id`` of the page's three scatter plots, in page order."""
 
-RUN_COLUMNS = (
+WHAT_RAN = (
     Column("embedding", "embedding"),
     Column("bandwidth_name", "parameter"),
     Column("bandwidth", "bandwidth", ".4g"),
     Column("signal", "signal"),
     Column("model", "model"),
     Column("seed", "seed", "d"),
+)
+"""The columns that say which run a table row is."""
+RUN_COLUMNS = (
+    *WHAT_RAN,
     Column("train_psnr", "train PSNR (dB)", ".2f"),
     Column("test_psnr", "test PSNR (dB)", ".2f"),
     Column("heldout_psnr", "held-out PSNR (dB)", ".2f"),
@@ -76,16 +80,7 @@ RUN_COLUMNS = (
     Column("fit_seconds", "fit (s)", ".2f"),
 )
 """Columns of the run tables, before the settings that vary across the sweep."""
-FAILED_COLUMNS = (
-    Column("embedding", "embedding"),
-    Column("bandwidth_name", "parameter"),
-    Column("bandwidth", "bandwidth", ".4g"),
-    Column("signal", "signal"),
-    Column("model", "model"),
-    Column("seed", "seed", "d"),
-    Column("error", "error"),
-    Column("key", "run"),
-)
+FAILED_COLUMNS = (*WHAT_RAN, Column("error", "error"), Column("key", "run"))
 
 
 @dataclass(frozen=True)
@@ -355,14 +350,9 @@ def _run_panel() -> str:
 def _report_data(view: SweepView) -> dict[str, Any]:
     """The runs the glue script shows, by key, and the ground truths they share."""
     truths: dict[str, str] = {}
-    signals: dict[str, Any] = {}
     runs = {}
     for point in view.points:
-        config = FitConfig.from_dict(point.config)
-        truth_id = json.dumps(signal_key(config))
-        if truth_id not in signals:
-            signals[truth_id] = _ground_truth(config)
-        target = signals[truth_id]
+        truth_id, target = _ground_truth(point)
         lines = _run_lines(view, point)
         run: dict[str, Any] = {"title": lines[0], "settings": "\n".join(lines[1:])}
         run.update(_reconstruction(point, target, truth_id, truths))
@@ -370,11 +360,14 @@ def _report_data(view: SweepView) -> dict[str, Any]:
     return {"runs": runs, "truths": truths, "plot_config": PLOT_CONFIG}
 
 
-def _ground_truth(config: FitConfig) -> np.ndarray | None:
+def _ground_truth(point: SweepPoint) -> tuple[str, np.ndarray | None]:
+    """What identifies the signal a run fitted, and its values (``None`` where they cannot be
+    loaded again: a source file moved, or a config this version no longer reads)."""
     try:
-        return load_signal(config).values.numpy()
-    except (ValueError, OSError):  # the source file moved since the sweep ran
-        return None
+        config = FitConfig.from_dict(point.config)
+        return json.dumps(signal_key(config)), load_signal(config).values.numpy()
+    except (ValueError, OSError):
+        return point.signal, None
 
 
 def _reconstruction(
