@@ -157,13 +157,13 @@ def sortable_table(
     """A table whose headers sort it (the glue script): each cell keeps its raw value in
     ``data-value`` so numbers sort as numbers. ``row_keys`` tag rows with the run they show."""
     head = "".join(
-        f'<th data-type="{"number" if c.number_format else "text"}">{html.escape(c.header)}</th>'
+        f'<th data-type="{_kind(c)}" class="{_kind(c)}">{html.escape(c.header)}</th>'
         for c in columns
     )
     rows = []
     for index, record in enumerate(records):
         key = f' data-run="{html.escape(row_keys[index])}"' if row_keys else ""
-        cells = "".join(_cell(record.get(c.key), c.number_format) for c in columns)
+        cells = "".join(_cell(record.get(c.key), c) for c in columns)
         rows.append(f"<tr{key}>{cells}</tr>")
     return (
         f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>'
@@ -180,11 +180,15 @@ def format_value(value: Any, number_format: str = ".4g") -> str:
     return str(value)
 
 
-def _cell(value: Any, number_format: str) -> str:
-    shown = html.escape(format_value(value, number_format))
+def _kind(column: Column) -> str:
+    return "number" if column.number_format else "text"
+
+
+def _cell(value: Any, column: Column) -> str:
+    shown = html.escape(format_value(value, column.number_format))
     missing = value is None or (isinstance(value, float) and math.isnan(value))
     raw = "" if missing else html.escape(str(value))
-    return f'<td data-value="{raw}">{shown}</td>'
+    return f'<td data-value="{raw}" class="{_kind(column)}">{shown}</td>'
 
 
 def settings_list(settings: Mapping[str, Any]) -> str:
