@@ -1,7 +1,7 @@
 """Regenerate ``docs/report_page.png``: the sweep report page in headless Chromium.
 
     python docs/make_report_screenshot.py                     # run the sweep below, then shoot
-    python docs/make_report_screenshot.py --sweep runs/row200 # shoot an existing sweep's page
+    python docs/make_report_screenshot.py --sweep runs/row200 # shoot another sweep's page
 
 The sweep (:data:`SWEEP`): the 64 x 64 camera image, Gaussian, RFF and triangle embeddings
 at six ``auto`` bandwidths each, a 3 x 128 MLP, 300 Adam steps; 18 fits trained in three
@@ -14,6 +14,7 @@ the best test PSNR, so the run panel shows its reconstruction beside the ground 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,7 @@ sys.path.insert(0, str(REPO_ROOT))  # draw with this checkout's posenc, installe
 
 from posenc.report_page.sweep import PLOT_IDS, write_sweep_report  # noqa: E402
 from posenc.sweeps import load_points, make_executor, resolve_sweep, run_sweep  # noqa: E402
+from posenc.sweeps.spec import runs_key  # noqa: E402
 
 SWEEP = {
     "sweep": {
@@ -70,7 +72,8 @@ def screenshot(folder: Path, out: Path, chromium: str) -> Path:
             x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
             page.mouse.move(x, y)
             page.wait_for_timeout(150)
-            if f"run {best.key}" in (page.locator(".hoverlayer").text_content() or ""):
+            label = page.locator(f"#{PLOT_IDS[0]} .hoverlayer").text_content() or ""
+            if f"run {best.key}" in label:
                 page.mouse.click(x, y)
                 break
         page.wait_for_timeout(300)
@@ -89,19 +92,27 @@ def _offline(route: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep", type=Path, help="an existing sweep folder (default: run one)")
+    parser.add_argument(
+        "--sweep",
+        type=Path,
+        default=Path("runs/report-page-sweep"),
+        help="sweep folder: run the sweep above into it (resumed if there), unless it is "
+        "another sweep's folder, which is shown as it is (default runs/report-page-sweep)",
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "report_page.png")
     parser.add_argument("--chromium", default=shutil.which("chromium"), help="the browser")
     args = parser.parse_args()
     if args.chromium is None:
         parser.error("Chromium not found: apt-get install chromium, or give --chromium PATH")
-    if args.sweep is not None:
-        print(screenshot(args.sweep, args.out, args.chromium))
-        return
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch) / "sweep"
-        run_sweep(resolve_sweep(SWEEP), folder, make_executor(jobs=1, batch=True))
-        print(screenshot(folder, args.out, args.chromium))
+    spec = resolve_sweep(SWEEP)
+    if not (args.sweep / "sweep.json").is_file() or _same_sweep(args.sweep, spec):
+        run_sweep(spec, args.sweep, make_executor(jobs=1, batch=True))
+    print(screenshot(args.sweep, args.out, args.chromium))
+
+
+def _same_sweep(folder: Path, spec: Any) -> bool:
+    described = json.loads((folder / "sweep.json").read_text())
+    return described["key"] == runs_key(spec.runs())
 
 
 if __name__ == "__main__":
