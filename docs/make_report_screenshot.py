@@ -5,10 +5,11 @@
 
 The sweep (:data:`SWEEP`): the 64 x 64 camera image, Gaussian, RFF and triangle embeddings
 at six ``auto`` bandwidths each, a 3 x 128 MLP, 300 Adam steps; 18 fits trained in three
-batches, about four minutes on two CPU cores. The page is written with ``posenc report``,
-opened in Debian's Chromium (``apt-get install chromium``; Playwright drives it, as in
-``tests/test_report_browser.py``) with no network, and shot after a click on the run with
-the best test PSNR, so the run panel shows its reconstruction beside the ground truth.
+batches, 7.4 CPU-minutes measured (about four minutes on two idle cores). The page is
+written with ``posenc report``, opened in Debian's Chromium (``apt-get install chromium``;
+Playwright drives it, as in ``tests/test_report_browser.py``) with no network, and shot
+after a click on the run with the best test PSNR, so the run panel shows its
+reconstruction beside the ground truth.
 """
 
 from __future__ import annotations
