@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO_ROOT))  # draw with this checkout's posenc, installe
 
 from posenc.report_page.sweep import PLOT_IDS, write_sweep_report  # noqa: E402
 from posenc.sweeps import load_points, make_executor, resolve_sweep, run_sweep  # noqa: E402
-from posenc.sweeps.spec import runs_key  # noqa: E402
+from posenc.sweeps.keys import runs_key  # noqa: E402
 
 SWEEP = {
     "sweep": {
@@ -113,7 +113,7 @@ def main() -> None:
 
 def _same_sweep(folder: Path, spec: Any) -> bool:
     described = json.loads((folder / "sweep.json").read_text())
-    return described["key"] == runs_key(spec.runs())
+    return described["key"] == runs_key([run.key for run in spec.runs()])
 
 
 if __name__ == "__main__":

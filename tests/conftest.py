@@ -41,8 +41,9 @@ def reported_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import time
 
     from posenc.report_page.sweep import write_sweep_report
-    from posenc.sweeps import FAILED, ResultStore, RunRecord, make_executor, resolve_sweep
+    from posenc.sweeps import ResultStore, make_executor, resolve_sweep
     from posenc.sweeps import run_sweep as run
+    from posenc.sweeps.store import FAILED, RunRecord
 
     spec = resolve_sweep(
         {

@@ -25,7 +25,8 @@ import pytest
 from posenc.cli.main import main
 from posenc.neural_fields import FitConfig, fit, load_config_signal, save_fit
 from posenc.report_page.document import file_data_uri
-from posenc.sweeps import FINISHED, ResultStore
+from posenc.sweeps import ResultStore
+from posenc.sweeps.store import FINISHED
 
 CHROMIUM_FLAGS = [
     "--headless",

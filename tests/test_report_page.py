@@ -18,8 +18,10 @@ from posenc.cli.main import main
 from posenc.neural_fields import FitConfig, fit, load_config_signal, save_fit
 from posenc.report_page.document import file_data_uri, grid_image, png_data_uri
 from posenc.report_page.sweep import write_sweep_report
-from posenc.sweeps import FINISHED, ResultStore, SequentialExecutor, resolve_sweep, run_sweep
-from posenc.sweeps.executors import load_signal
+from posenc.sweeps import ResultStore, resolve_sweep, run_sweep
+from posenc.sweeps.executors import SequentialExecutor
+from posenc.sweeps.jobs import load_signal
+from posenc.sweeps.store import FINISHED
 
 
 class Resources(HTMLParser):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from posenc.sweeps import FAILED, FINISHED, ResultStore, load_frame
+from posenc.sweeps import ResultStore, load_frame
+from posenc.sweeps.store import FAILED, FINISHED
 
 
 def test_one_row_per_run_with_the_config_flattened(reported_sweep: Path) -> None:

@@ -299,12 +299,12 @@ def _bandwidth_figure(view: SweepView) -> go.Figure:
         row, column = index // columns + 1, index % columns + 1
         lines = _groups(mine, lambda p: (p.facet, p.seed))
         for number, ((facet, seed), points) in enumerate(lines.items()):
-            ordered = sorted(points, key=lambda p: p.bandwidth)
+            ordered = sorted(points, key=_bandwidth)
             label = f"{embedding}, {facet}, seed {seed}" if len(lines) > 1 else embedding
             trace = _trace(
                 view,
                 ordered,
-                [point.bandwidth for point in ordered],
+                [_bandwidth(point) for point in ordered],
                 label,
                 mode="lines+markers",
                 legendgroup=embedding,
@@ -313,7 +313,7 @@ def _bandwidth_figure(view: SweepView) -> go.Figure:
                 marker={"color": colours[embedding], "symbol": symbols[facet], "size": 8},
             )
             figure.add_trace(trace, row=row, col=column)
-        values = [point.bandwidth for point in mine]
+        values = [_bandwidth(point) for point in mine]
         wide = min(values) > 0 and max(values) > 10 * min(values)
         figure.update_xaxes(
             type="log" if wide else "linear", title=mine[0].bandwidth_name, row=row, col=column
@@ -322,6 +322,13 @@ def _bandwidth_figure(view: SweepView) -> go.Figure:
     figure.update_layout(title="test PSNR against bandwidth", height=360 * rows + 90, **LAYOUT)
     figure.update_layout(margin={"t": 90})
     return figure
+
+
+def _bandwidth(point: SweepPoint) -> float:
+    """A swept point's bandwidth (the bandwidth figure draws only points that have one)."""
+    if point.bandwidth is None:
+        raise ValueError(f"run {point.key} has no bandwidth")
+    return point.bandwidth
 
 
 # ------------------------------------------------------------------------ run panel
