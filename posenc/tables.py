@@ -159,6 +159,19 @@ class Table:
         return str(value)
 
 
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings flattened into one level, keys joined with a dot:
+    ``{"a": 1, "b": {"c": 2}}`` becomes ``{"a": 1, "b.c": 2}``. Lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
 def embedding_catalog(names: Sequence[str] | None = None) -> Table:
     """Every registered embedding (or ``names``): name, family, bandwidth parameter, the
     defaults of its own parameters, and its formula."""

@@ -31,3 +31,45 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def reported_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 2D sweep with its ``report.html``: Gaussian and RFF at three bandwidths
+    each, the basic Fourier mapping (no bandwidth), and one failed run in the store."""
+    import json
+    import time
+
+    from posenc.report_page.sweep import write_sweep_report
+    from posenc.sweeps import ResultStore, make_executor, resolve_sweep
+    from posenc.sweeps import run_sweep as run
+    from posenc.sweeps.store import FAILED, RunRecord
+
+    spec = resolve_sweep(
+        {
+            "sweep": {
+                "signals": ["camera"],
+                "embeddings": ["gaussian", "rff", "basic"],
+                "models": ["mlp"],
+                "bandwidths": "auto:3",
+            },
+            "fit": {"size": 16, "steps": 8, "width": 8, "depth": 1, "eval_every": 4, "last_k": 2},
+            "embedding_params": {"num_centers": 16, "num_frequencies": 8},
+        }
+    )
+    folder = tmp_path_factory.mktemp("report") / "sweep"
+    run(spec, folder, make_executor(), progress=False)
+    config = spec.runs()[0].config
+    failed = RunRecord(
+        key="f" * 16, status=FAILED, signal=config.signal, embedding="gaussian",
+        bandwidth_name="sigma", bandwidth=1e-6, model=config.model, seed=0, train_psnr=None,
+        test_psnr=None, heldout_psnr=None, train_psnr_last=None, test_psnr_last=None,
+        stable_rank=None, distance_preservation=None, num_train=None, fit_seconds=None,
+        run_seconds=None, started_at=time.time(), finished_at=time.time(), executor="single",
+        batch_size=1, worker="test", reconstruction=None, error="RuntimeError: diverged",
+        config_json=json.dumps(config.to_dict()), metrics_json=None,
+    )  # fmt: skip
+    with ResultStore(folder / "results.sqlite") as store:
+        store.record(failed)
+    write_sweep_report(folder)
+    return folder

@@ -154,7 +154,7 @@ def test_compare_writes_tables_and_plots_and_resumes(run_cli, capsys, tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "absolute-seed0", "absolute-seed1", "cope-seed0", "cope-seed1", "errors.png",
-        "learning_curves.png", "runs.csv", "summary.csv", "summary.md",
+        "learning_curves.png", "report.html", "runs.csv", "summary.csv", "summary.md",
     ]  # fmt: skip
     with (out / "runs.csv").open() as file:
         runs = list(csv.DictReader(file))

@@ -159,6 +159,7 @@ def test_save_fit_writes_a_whole_folder(tmp_path) -> None:
         "error.png",
         "history.png",
         "checkpoint.pt",
+        "report.html",
     }
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["config"] == config.to_dict()

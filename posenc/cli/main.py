@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from posenc import __version__
-from posenc.cli import analyze, embeddings, fit, plot, seq, sweep
+from posenc.cli import analyze, embeddings, fit, plot, report, seq, sweep
 from posenc.cli.params import check_embedding_options, split_unknown_options
 
-COMMANDS = (embeddings, fit, analyze, sweep, plot, seq)
+COMMANDS = (embeddings, fit, analyze, sweep, plot, report, seq)
 
 USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130

@@ -11,6 +11,7 @@ from matplotlib.image import imsave
 from posenc.files import staged_folder, write_json
 from posenc.neural_fields.result import FitResult
 from posenc.plotting import COLUMN_WIDTH, PAGE_WIDTH, new_figure, save_figure, styled
+from posenc.report_page.fit import write_fit_report
 
 
 def save_fit(result: FitResult, out_dir: Path, *, checkpoint: bool = False) -> Path:
@@ -37,6 +38,7 @@ def _write_files(result: FitResult, folder: Path, checkpoint: bool) -> None:
     save_figure(figure_history(result), folder / "history.png")
     if checkpoint:
         result.save_checkpoint(folder / "checkpoint.pt")
+    write_fit_report(result, folder)
 
 
 def _save_image(values: np.ndarray, path: Path) -> None:

@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from posenc.files import atomic_path, write_text
+from posenc.report_page.comparison import write_comparison_report
 from posenc.sequence import reporting
 from posenc.sequence.training import RunConfig, train
 
@@ -121,3 +122,4 @@ def write_comparison(runs: Sequence[dict[str, Any]], config: RunConfig, out: Pat
         reporting.plot_comparison_errors(rows, task.splits, title, path)
     with atomic_path(out / "learning_curves.png") as path:
         reporting.plot_comparison_curves(runs, task.splits, title, path)
+    write_comparison_report(out, runs, rows, task.splits, title)

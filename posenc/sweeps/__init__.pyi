@@ -10,6 +10,7 @@ from .figures import (
     figure_sr_vs_dp,
     figure_stable_rank_vs_bandwidth,
 )
+from .frame import load_frame
 from .jobs import Executor, Job, RunOutcome, RunTask, run_job
 from .points import SweepPoint, load_points
 from .runner import SweepSummary, export_results, run_sweep
@@ -38,6 +39,7 @@ __all__ = [
     "figure_reconstructions",
     "figure_sr_vs_dp",
     "figure_stable_rank_vs_bandwidth",
+    "load_frame",
     "load_points",
     "load_sweep_file",
     "make_executor",
