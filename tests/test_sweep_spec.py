@@ -151,7 +151,9 @@ def test_resolved_mapping_round_trips_through_toml() -> None:
     text = to_toml(spec.to_mapping())
     again = resolve_sweep(tomllib.loads(text))
     assert [run.key for run in again.runs()] == [run.key for run in spec.runs()]
-    assert "bandwidths = [0.001, " in text
+    written = tomllib.loads(text)["embeddings"]
+    assert written["gaussian"]["bandwidths"] == pytest.approx(np.logspace(-3, -1, 5).tolist())
+    assert "bandwidths" not in written["none"]  # an embedding without a bandwidth
 
 
 @pytest.mark.parametrize(
