@@ -115,12 +115,12 @@ def test_bandwidth_is_exposed_uniformly(name: str) -> None:
 @pytest.mark.parametrize("name", list(EMBEDDINGS))
 def test_wrong_coordinates_are_rejected(name: str) -> None:
     emb = build(name, 2)
-    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+    with pytest.raises(ValueError, match=r"shape \(\*batch, 2\)"):
         emb(torch.rand(5, 3))
     bad = torch.rand(5, 2)
     bad[2, 1] = math.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
-        emb(bad)
+        emb.embed(bad)
     bad[2, 1] = math.inf
     with pytest.raises(ValueError, match="NaN or infinite"):
-        emb(bad)
+        emb.embed(bad)

@@ -63,6 +63,7 @@ def test_the_new_basis_builds_with_the_shared_parameters(laplace) -> None:
         "compose",
         "normalization",
         "dtype",
+        "include_input",
     }
     with pytest.raises(ValueError, match="b must be a finite number > 0"):
         make_embedding("laplace", b=-1.0)

@@ -227,7 +227,7 @@ def basis_functions(
         )
     x = sample_grid(num_points)
     with torch.no_grad():
-        features = embedding(x[:, None]).reshape(num_points, -1).to(torch.float64)
+        features = embedding.embed(x[:, None]).reshape(num_points, -1).to(torch.float64)
     width = features.shape[1]
     count = min(num_functions, width)
     chosen = np.unique(((np.arange(count) + 0.5) * width / count).astype(int))

@@ -67,7 +67,7 @@ def structured_method(embedding: Embedding) -> str | None:
     ``"fft"`` for a periodic shifted basis on one axis (block-circulant matrix),
     ``"toeplitz"`` for Fourier features on one axis (Toeplitz Gram).
     """
-    if embedding.in_dim != 1:
+    if embedding.in_dim != 1 or embedding.include_input:
         return None
     if isinstance(embedding, ShiftedBasis) and embedding.periodic:
         return "fft"
@@ -106,7 +106,7 @@ def embedding_matrix(embedding: Embedding, num_samples: int) -> Tensor:
     require_matrix_fits(num_rows, embedding.out_dim, f"the {embedding.name} embedding")
     grids = torch.meshgrid(*[axis] * embedding.in_dim, indexing="ij")
     coords = torch.stack([grid.reshape(-1) for grid in grids], dim=1)
-    features = embedding(coords)
+    features = embedding.embed(coords)
     if embedding.separable:
         features = kronecker_rows(features)
     return features.to(torch.float64)
@@ -205,9 +205,9 @@ def _displacements(values: Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def _direct_similarity(embedding: Embedding, line: Tensor, centre: int) -> Tensor:
-    reference = embedding(line[centre : centre + 1])
+    reference = embedding.embed(line[centre : centre + 1])
     chunks = [
-        row_similarity(torch.cat([reference, embedding(chunk)]), 0)[1:]
+        row_similarity(torch.cat([reference, embedding.embed(chunk)]), 0)[1:]
         for chunk in line.split(_ROW_CHUNK)
     ]
     return torch.cat(chunks)

@@ -84,13 +84,14 @@ class BlockCirculant:
             raise ValueError(f"the FFT path needs periodic=True; {embedding.name!r} is not")
         if embedding.in_dim != 1:
             raise ValueError(f"the FFT path needs in_dim=1, got in_dim={embedding.in_dim}")
+        _check_encoding_alone(embedding, "FFT")
         num_samples = _positive_samples(num_samples)
         groups = math.gcd(num_samples, embedding.num_centers)
         base_rows = num_samples // groups
         require_matrix_fits(base_rows, embedding.num_centers, "the FFT path")
         coords = torch.arange(base_rows, dtype=torch.float64)[:, None] / num_samples
         with torch.no_grad():
-            rows = embedding(coords).reshape(base_rows, embedding.num_centers)
+            rows = embedding.embed(coords).reshape(base_rows, embedding.num_centers)
         rows = checked_matrix(rows, f"the {embedding.name} embedding")
         return cls(rows.reshape(base_rows, groups, -1))
 
@@ -200,6 +201,7 @@ class ToeplitzGram:
             )
         if embedding.in_dim != 1:
             raise ValueError(f"the Toeplitz path needs in_dim=1, got in_dim={embedding.in_dim}")
+        _check_encoding_alone(embedding, "Toeplitz")
         num_samples = _positive_samples(num_samples)
         frequencies = embedding.frequencies.detach().to(torch.float64).reshape(-1).cpu()
         require_matrix_fits(
@@ -265,6 +267,14 @@ def _toeplitz_largest_eigenvalue(column: np.ndarray) -> float:
             pass
     dense = torch.from_numpy(scipy.linalg.toeplitz(column))
     return float(torch.linalg.eigvalsh(dense)[-1])
+
+
+def _check_encoding_alone(embedding: Embedding, path: str) -> None:
+    if embedding.include_input:
+        raise ValueError(
+            f"the {path} path measures the encoding alone; {embedding.name!r} has "
+            "include_input=True (measure its dense matrix with method 'gram')"
+        )
 
 
 def _positive_samples(num_samples: int) -> int:

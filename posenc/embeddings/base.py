@@ -1,8 +1,17 @@
 """The embedding base classes: coordinates in [0, 1)^d to feature vectors.
 
-Every embedding is a ``torch.nn.Module`` mapping coordinates ``x`` of shape ``(N, in_dim)``
-to features. Its output is divided by a normalisation constant that is fixed once and never
-depends on the batch being embedded:
+Every embedding is a ``torch.nn.Module`` mapping coordinates of shape ``(*batch, in_dim)`` to
+features ``(*batch, out_dim)``, a drop-in encoding for any coordinate network:
+:meth:`Embedding.forward` has no data-dependent branch and never waits for the device, so a
+model containing it compiles as one graph (``torch.compile(fullgraph=True)``) and exports
+(``torch.export``); :meth:`Embedding.embed` is the checked entry point posenc's own code uses
+(finite values, any dtype and device converted). ``include_input=True`` appends the raw
+coordinates to the features, as NeRF-style encodings do. :meth:`Embedding.to_config` writes
+the parameters as a plain mapping (JSON and TOML types) that
+:func:`~posenc.embeddings.make_embedding` builds the same embedding from.
+
+The output is divided by a normalisation constant that is fixed once and never depends on
+the batch being embedded:
 
 ``normalization="domain"`` (default)
     the constant makes the largest feature-row L2 norm over the domain equal to 1. For an
@@ -19,8 +28,9 @@ depends on the batch being embedded:
 ``normalization="none"``
     raw features.
 
-A separable (Kronecker) embedding returns the per-axis factors, shape ``(N, in_dim, K)``,
-each factor normalised on its own so that the (never materialised) Kronecker row
+The appended coordinates of ``include_input`` are not scaled: the bounds above hold for the
+encoding's part of the row. A separable (Kronecker) embedding returns the per-axis factors,
+shape ``(*batch, in_dim, K)``, each factor normalised on its own so that the (never materialised) Kronecker row
 ``f(x_1) (x) ... (x) f(x_d)`` has unit largest norm.
 
 Parameters are declared once, as :class:`Param` class attributes (default, one line of help,
@@ -38,6 +48,7 @@ import abc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 import torch
@@ -126,13 +137,21 @@ class _EmbeddingMeta(abc.ABCMeta):
 
 
 def _floating_dtype(name: str, value: Any) -> torch.dtype:
+    """A floating-point ``torch.dtype``, given as one or by its name (``"float64"``)."""
+    if isinstance(value, str):
+        value = getattr(torch, value.removeprefix("torch."), value)
     if not isinstance(value, torch.dtype) or not value.is_floating_point:
-        raise ValueError(f"{name} must be a floating-point torch dtype, got {value}")
+        raise ValueError(f"{name} must be a floating-point torch dtype, got {value!r}")
     return value
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` as ``"float32"``: the name :func:`_floating_dtype` reads back."""
+    return str(dtype).removeprefix("torch.")
+
+
 class Embedding(nn.Module, metaclass=_EmbeddingMeta):
-    """Base class: a fixed or trainable map from ``(N, in_dim)`` coordinates to features.
+    """Base class: a fixed or trainable map from ``(*batch, in_dim)`` coordinates to features.
 
     Class attributes document the embedding for the registry and the command line:
     ``name`` (registry key), ``family`` (``"fourier"`` or ``"shifted"``), ``formula`` (plain
@@ -159,6 +178,11 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
     feature_dtype = Param[torch.dtype](
         torch.float32, "floating-point type of the features", _floating_dtype, key="dtype"
     )
+    include_input = Param[bool](
+        False,
+        "append the raw coordinates to the features (NeRF-style; not with compose=separable)",
+        validation.boolean,
+    )
 
     norm_scale: Tensor
 
@@ -178,8 +202,14 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
         validation.choice("compose", self.compose, self.compositions)
         if self.compose == "directions" and self.in_dim != 2:
             raise ValueError(f"compose='directions' needs in_dim=2, got in_dim={self.in_dim}")
+        if self.include_input and self.compose == "separable":
+            raise ValueError("include_input=True needs one feature row per point, not separable")
         shape = self._norm_scale_shape()
         self.register_buffer("norm_scale", torch.ones(shape, dtype=self.feature_dtype))
+        # Whether normalization="train" still waits for fit_normalization: a Python flag,
+        # so that forward can refuse without reading the (NaN) constant on the device.
+        self.normalization_pending = False
+        self.register_load_state_dict_post_hook(_note_loaded_normalization)
         self.build()
 
     @classmethod
@@ -199,6 +229,26 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
     def parameter_names(cls) -> set[str]:
         """The keywords the constructor accepts."""
         return set(cls.declared_parameters())
+
+    def to_config(self) -> dict[str, Any]:
+        """``{"name": ..., "in_dim": ..., every parameter: value}``, in JSON and TOML types;
+        ``make_embedding(emb.to_config())`` rebuilds this embedding.
+
+        Every declared parameter is written with the value in use (derived defaults
+        resolved, ``dtype`` as its name, that of the buffers after ``.double()`` and the
+        like); parameters whose value is ``None`` are left out, as TOML has no null and
+        ``None`` is their default. The config describes construction: learned frequencies
+        and a fitted ``train`` normalisation are state (``state_dict``). A value that cannot
+        be written (a callable generator) raises ``ValueError``.
+        """
+        config: dict[str, Any] = {"name": self.name}
+        for name, param in self.declared_parameters().items():
+            value = getattr(self, param.attribute)
+            if name == "dtype":
+                value = dtype_name(self.dtype)
+            if value is not None:
+                config[name] = _plain_value(self.name, name, value)
+        return config
 
     def build(self) -> None:
         """Set up what the parameters determine (buffers, frequencies); they are set."""
@@ -229,9 +279,16 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
         raise NotImplementedError
 
     @property
-    def out_dim(self) -> int:
-        """Length of one embedded row; for separable embeddings, of the Kronecker row."""
+    def encoding_dim(self) -> int:
+        """Length of one encoded row without the appended coordinates of ``include_input``;
+        for separable embeddings, of the Kronecker row."""
         raise NotImplementedError
+
+    @property
+    def out_dim(self) -> int:
+        """Length of one embedded row (``encoding_dim``, plus ``in_dim`` with
+        ``include_input``); for separable embeddings, of the Kronecker row."""
+        return self.encoding_dim + (self.in_dim if self.include_input else 0)
 
     @property
     def bandwidth(self) -> float | None:
@@ -244,7 +301,7 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
         return self.norm_scale.dtype
 
     def feature_shape(self, num_points: int) -> tuple[int, ...]:
-        """Shape of ``forward`` on ``num_points`` coordinates."""
+        """Shape of ``forward`` on ``(num_points, in_dim)`` coordinates."""
         if self.separable:
             return (num_points, self.in_dim, self.factor_dim)
         return (num_points, self.out_dim)
@@ -258,24 +315,52 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
         return math.prod(self.feature_shape(num_points)) * self.norm_scale.element_size()
 
     def forward(self, coords: Tensor) -> Tensor:
-        """Embed ``coords`` of shape ``(N, in_dim)`` (or ``(N,)`` when ``in_dim == 1``)."""
-        coords = self.check_coordinates(coords)
-        self.check_normalized()
-        raw = self.raw_features(coords)
-        if self.separable:
-            return raw * self.norm_scale[None, :, None]
-        return raw * self.norm_scale
+        """Features of ``coords`` of shape ``(*batch, in_dim)``: ``(*batch, out_dim)``, or the
+        per-axis factors ``(*batch, in_dim, factor_dim)`` of a separable embedding. With
+        ``in_dim == 1`` a vector ``(N,)`` is read as ``(N, 1)``.
 
-    def check_coordinates(self, coords: Tensor) -> Tensor:
-        """Validate shape and finiteness; return ``coords`` as ``(N, in_dim)`` in ``dtype``."""
-        coords = torch.as_tensor(coords)
-        if coords.ndim == 1 and self.in_dim == 1:
-            coords = coords[:, None]
-        if coords.ndim != 2 or coords.shape[1] != self.in_dim:
+        A plain layer: no data-dependent branch and no wait for the device, so it compiles
+        as one graph and exports. It checks only what is known without reading the values:
+        the shape, a fitted ``train`` normalisation, and the dtype. The input must convert to
+        the embedding's dtype without loss by torch's type promotion (float16 or integers
+        into float32 are promoted); a float64 input to a float32 embedding raises
+        ``ValueError`` rather than being rounded (build it with ``dtype=torch.float64``, or
+        pass ``coords.float()``). The values are not checked: NaN gives NaN, as in any layer;
+        :meth:`embed` checks them.
+        """
+        coords = self._points(coords)
+        if torch.promote_types(coords.dtype, self.dtype) != self.dtype:
             raise ValueError(
-                f"{self.name}: coordinates must have shape (N, {self.in_dim}), "
-                f"got {tuple(coords.shape)}"
+                f"{self.name}: coordinates are {dtype_name(coords.dtype)} but the embedding "
+                f"computes in {dtype_name(self.dtype)}; pass coordinates of that type or build "
+                f"the embedding with dtype={dtype_name(coords.dtype)}"
             )
+        self.check_normalized()
+        flat = coords.reshape(-1, self.in_dim).to(self.dtype)
+        features = self.raw_features(flat)
+        if self.separable:
+            features = features * self.norm_scale[None, :, None]
+        else:
+            features = features * self.norm_scale
+        if self.include_input:
+            features = torch.cat([features, flat], dim=1)
+        return features.reshape(*coords.shape[:-1], *features.shape[1:])
+
+    def embed(self, coords: Tensor | Any) -> Tensor:
+        """:meth:`forward` of :meth:`check_coordinates`: the checked entry point for
+        coordinates from outside (any array, dtype and device; rounded to the embedding's
+        dtype on purpose)."""
+        return self(self.check_coordinates(coords))
+
+    def check_coordinates(self, coords: Tensor | Any) -> Tensor:
+        """Validate the shape ``(*batch, in_dim)`` (``(N,)`` too when ``in_dim == 1``) and that
+        every value is finite; return ``coords`` as a tensor in the embedding's dtype, on its
+        device, with the coordinate axis last.
+
+        Reading the values waits for the device: call it where coordinates enter (posenc's
+        fits and measurements do), not inside a model's ``forward``.
+        """
+        coords = self._points(torch.as_tensor(coords))
         coords = coords.to(device=self.norm_scale.device, dtype=self.dtype)
         if not torch.isfinite(coords).all():
             raise ValueError(f"{self.name}: coordinates contain NaN or infinite values")
@@ -283,11 +368,23 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
 
     def check_normalized(self) -> None:
         """Raise ``ValueError`` if ``normalization="train"`` has not been fitted yet."""
-        if self.normalization == "train" and torch.isnan(self.norm_scale).any():
+        if self.normalization_pending:
             raise ValueError(
                 f"{self.name}: normalization='train' needs fit_normalization(train_coords) "
                 "before embedding"
             )
+
+    def _points(self, coords: Tensor) -> Tensor:
+        """``coords`` with the coordinate axis last (added to a vector when ``in_dim == 1``);
+        ``ValueError`` for any other shape. Decided by the shape alone."""
+        if coords.ndim == 1 and self.in_dim == 1:
+            return coords[:, None]
+        if coords.ndim == 0 or coords.shape[-1] != self.in_dim:
+            raise ValueError(
+                f"{self.name}: coordinates must have shape (*batch, {self.in_dim}), "
+                f"got {tuple(coords.shape)}"
+            )
+        return coords
 
     @torch.no_grad()
     def fit_normalization(self, coords: Tensor) -> None:
@@ -301,16 +398,18 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
                 f"{self.name}: fit_normalization needs normalization='train', "
                 f"this embedding uses {self.normalization!r}"
             )
-        coords = self.check_coordinates(coords)
+        coords = self.check_coordinates(coords).reshape(-1, self.in_dim)
         largest = _chunked_max_norm(
             self.raw_features, coords, self.out_dim_per_row(), separable=self.separable
         )
         self.norm_scale.copy_(_reciprocal_norm(self.name, largest))
+        self.normalization_pending = False
 
     # ---------------------------------------------------------------- for subclasses
     @abc.abstractmethod
     def raw_features(self, coords: Tensor) -> Tensor:
-        """Unnormalised features of validated ``(N, in_dim)`` coordinates."""
+        """Unnormalised features of ``(N, in_dim)`` coordinates in the embedding's dtype,
+        without the appended coordinates; no data-dependent branches (see :meth:`forward`)."""
 
     @abc.abstractmethod
     def domain_norm(self) -> Tensor:
@@ -326,15 +425,41 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
             self.norm_scale.copy_(_reciprocal_norm(self.name, self.domain_norm()))
         elif self.normalization == "train":
             self.norm_scale.fill_(math.nan)
+            self.normalization_pending = True
 
     def extra_repr(self) -> str:
         bandwidth = ""
         if self.bandwidth_name is not None:
             bandwidth = f"{self.bandwidth_name}={self.bandwidth:g}, "
+        included = ", include_input=True" if self.include_input else ""
         return (
             f"in_dim={self.in_dim}, out_dim={self.out_dim}, {bandwidth}compose={self.compose}, "
-            f"normalization={self.normalization}"
+            f"normalization={self.normalization}{included}"
         )
+
+
+def _note_loaded_normalization(module: nn.Module, incompatible_keys: Any) -> None:
+    """After ``load_state_dict``: a ``train`` normalisation is fitted when its loaded
+    constant is (the unfitted constant is NaN)."""
+    assert isinstance(module, Embedding)
+    if module.normalization == "train":
+        module.normalization_pending = not bool(torch.isfinite(module.norm_scale).all())
+
+
+def _plain_value(embedding: str, name: str, value: Any) -> Any:
+    """``value`` in JSON and TOML types (tensors and arrays as lists, paths as text)."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, list | tuple):
+        return [_plain_value(embedding, name, item) for item in value]
+    raise ValueError(
+        f"{embedding}: parameter {name!r} holds a {type(value).__name__}, which a config "
+        "cannot hold"
+    )
 
 
 class AxisEmbedding(Embedding):
@@ -361,7 +486,7 @@ class AxisEmbedding(Embedding):
         return 4 if self.compose == "directions" else self.in_dim
 
     @property
-    def out_dim(self) -> int:
+    def encoding_dim(self) -> int:
         if self.separable:
             return self.factor_dim**self.in_dim
         return self.num_parts * self.factor_dim

@@ -173,8 +173,8 @@ class RandomFourierFeatures(FrequencyBank):
         return torch.cat([torch.sin(phase), torch.cos(phase)], dim=1)
 
     @property
-    def out_dim(self) -> int:
-        return self.factor_dim if self.compose == "isotropic" else super().out_dim
+    def encoding_dim(self) -> int:
+        return self.factor_dim if self.compose == "isotropic" else super().encoding_dim
 
     def domain_norm(self) -> Tensor:
         if self.compose != "isotropic":

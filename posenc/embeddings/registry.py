@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -74,14 +75,40 @@ def embedding_class(name: str) -> type[Embedding]:
 
 
 def make_embedding(
-    name: str, in_dim: int = 1, *, bandwidth: float | None = None, **params: Any
+    name: str | Mapping[str, Any],
+    in_dim: int | None = None,
+    *,
+    bandwidth: float | None = None,
+    **params: Any,
 ) -> Embedding:
-    """Build the embedding registered as ``name``.
+    """Build the embedding registered as ``name``, or described by a config mapping.
 
     ``bandwidth`` sets the embedding's own bandwidth parameter (``sigma``, ``scale``, ``p``,
-    ``width``, ...) whatever its name, so sweeps can treat every embedding alike. Unknown
-    parameters raise ``ValueError`` naming them and the accepted ones.
+    ``width``, ...) whatever its name, so sweeps can treat every embedding alike. ``in_dim``
+    defaults to 1. Unknown parameters raise ``ValueError`` naming them and the accepted ones.
+
+    ``name`` may instead be a plain mapping, as loaded from JSON or TOML or written by
+    :meth:`~posenc.embeddings.Embedding.to_config`: ``{"name": "gaussian", "in_dim": 2,
+    "sigma": 0.01, "dtype": "float64"}``; its keys are the keywords above (``dtype`` by
+    name), and the arguments given beside it override them.
+
+    >>> make_embedding({"name": "rff", "in_dim": 2, "bandwidth": 4.0}).scale
+    4.0
     """
+    if isinstance(name, Mapping):
+        config = dict(name)
+        if "name" not in config:
+            raise ValueError(
+                f"an embedding config needs a 'name' (one of {', '.join(EMBEDDINGS)}); "
+                f"got keys {', '.join(map(repr, config)) or 'none'}"
+            )
+        config.update(params)
+        if in_dim is not None:
+            config["in_dim"] = in_dim
+        if bandwidth is not None:  # replaces the mapping's value of the same parameter
+            config.pop(embedding_class(config["name"]).bandwidth_name or "bandwidth", None)
+            config["bandwidth"] = bandwidth
+        return make_embedding(**config)
     cls = embedding_class(name)
     if bandwidth is not None:
         if cls.bandwidth_name is None:
@@ -89,7 +116,7 @@ def make_embedding(
         if cls.bandwidth_name in params:
             raise ValueError(f"give either bandwidth or {cls.bandwidth_name}, not both")
         params[cls.bandwidth_name] = bandwidth
-    return cls(in_dim=in_dim, **params)
+    return cls(in_dim=1 if in_dim is None else in_dim, **params)
 
 
 def describe_embedding(name: str) -> EmbeddingInfo:

@@ -186,11 +186,15 @@ def first_axis_distance_preservation(problem: FlatProblem | GridProblem) -> floa
     device = problem.train_targets.device
     values = indices.to(device=device, dtype=embedding.dtype) / grid[0]
     with torch.no_grad():
-        if isinstance(embedding, AxisEmbedding) and embedding.compose in AXIS_COMPOSITIONS:
+        if (
+            isinstance(embedding, AxisEmbedding)
+            and embedding.compose in AXIS_COMPOSITIONS
+            and not embedding.include_input
+        ):
             features = embedding.axis_features(values)
         else:
             centre = [torch.full_like(values, (n // 2) / n) for n in grid[1:]]
-            features = embedding(torch.stack([values, *centre], dim=1))
+            features = embedding.embed(torch.stack([values, *centre], dim=1))
     return grid_distance_preservation(features, (len(indices),))
 
 

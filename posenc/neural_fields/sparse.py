@@ -292,7 +292,7 @@ def embed_rows(embedding: Embedding, coords: Tensor, kind: str) -> Tensor | Spar
     if kind == "sparse":
         assert isinstance(embedding, ShiftedBasis)
         return active_center_features(embedding, coords)
-    return embedding(coords)
+    return embedding.embed(coords)
 
 
 @torch.no_grad()
@@ -349,6 +349,8 @@ def _plan(kind: str, embedding: Embedding, coords: Tensor) -> FirstLayerPlan:
 def _lookup_obstacle(model: str, embedding: Embedding) -> str | None:
     if model not in STRUCTURED_MODELS:
         return f"model {model!r} has no linear first layer ({', '.join(STRUCTURED_MODELS)} do)"
+    if embedding.include_input:
+        return "include_input=True appends the coordinates, which only the dense form holds"
     if not isinstance(embedding, AxisEmbedding) or embedding.compose not in (
         STRUCTURED_COMPOSITIONS
     ):
