@@ -25,6 +25,8 @@ FirstLayerForm = Literal["auto", "dense", "lookup", "sparse"]
 """How the first layer meets the embedded rows (:mod:`posenc.neural_fields.sparse`)."""
 DTypeName = Literal["float32", "float64"]
 """Floating-point types of embeddings, models and solvers."""
+TrackerKind = Literal["tensorboard", "mlflow"]
+"""Experiment trackers a run can be logged to (:mod:`posenc.tracking`)."""
 
 
 def options(choice: Any) -> tuple[str, ...]:

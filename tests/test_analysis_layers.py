@@ -10,6 +10,7 @@ from torch import nn
 
 from posenc.analysis import LayerStableRank, activation_stable_ranks, render, stable_rank
 from posenc.embeddings import make_embedding
+from posenc.neural_fields import FitStep
 
 
 def mlp(seed: int = 0) -> nn.Sequential:
@@ -35,7 +36,7 @@ def train(model: nn.Module, callbacks: list, steps: int = 12) -> None:
         loss.backward()
         optimiser.step()
         for callback in callbacks:
-            callback(step, model, inputs)
+            callback(FitStep(step, steps, loss.detach(), None, model, inputs))
 
 
 def test_records_every_k_steps_and_matches_the_activations() -> None:
@@ -57,7 +58,7 @@ def test_callback_changes_nothing_in_the_model() -> None:
     before = [(p.detach().clone(), p.grad.clone()) for p in model.parameters()]
     grad_enabled: list[bool] = []
     handle = model.register_forward_hook(lambda *_: grad_enabled.append(torch.is_grad_enabled()))
-    LayerStableRank(every=1)(1, model, inputs)
+    LayerStableRank(every=1)(FitStep(1, 1, torch.tensor(0.0), None, model, inputs))
     handle.remove()
     assert grad_enabled == [False]  # one forward pass, without autograd
     for (value, grad), parameter in zip(before, model.parameters(), strict=True):

@@ -7,10 +7,12 @@ import json
 import pytest
 import torch
 
+from posenc.analysis import LayerStableRank
 from posenc.data import load_source
 from posenc.neural_fields import (
     PROTOCOLS,
     FitConfig,
+    FitStep,
     fit,
     load_config_signal,
     psnr,
@@ -50,11 +52,26 @@ def test_same_seed_same_result_and_seed_matters() -> None:
     assert not torch.equal(other.embedding.frequencies, first.embedding.frequencies)
 
 
-def test_callbacks_see_every_step() -> None:
-    seen: list[int] = []
-    config = quick(steps=7)
-    fit(load_config_signal(config), config, callbacks=[lambda step, model, x: seen.append(step)])
-    assert seen == list(range(1, 8))
+def test_callbacks_see_every_step_its_loss_and_the_evaluations() -> None:
+    seen: list[FitStep] = []
+    config = quick(steps=7, eval_every=3, last_k=2)
+    result = fit(load_config_signal(config), config, callbacks=[seen.append])
+    assert [state.step for state in seen] == list(range(1, 8))
+    assert {state.steps for state in seen} == {7}
+    assert [state.train_psnr for state in seen] == pytest.approx(result.history.train_psnr)
+    assert seen[0].train_loss == pytest.approx(10 ** (-result.history.train_psnr[0] / 10))
+    evaluated = [(state.step, state.test_psnr) for state in seen if state.test_psnr is not None]
+    assert evaluated == list(zip(result.history.eval_steps, result.history.test_psnr))
+    assert [step for step, _ in evaluated] == [3, 6, 7]
+    assert seen[-1].model is result.model
+
+
+def test_layer_stable_rank_is_a_fit_callback() -> None:
+    tracker = LayerStableRank(every=2)
+    config = quick(steps=5, depth=2)
+    fit(load_config_signal(config), config, callbacks=[tracker])
+    assert [step for step, _ in tracker.history] == [2, 4]
+    assert all(len(ranks) == 2 and min(ranks) >= 1 for _, ranks in tracker.history)
 
 
 def test_psnr_of_known_mse() -> None:

@@ -1,7 +1,7 @@
 """Stable rank of each hidden layer's activations during training (P1's "SR through layers").
 
-:class:`LayerStableRank` is a fitting callback: the fitter calls
-``callback(step, model, train_inputs)`` after every optimiser step (``step`` from 1), and
+:class:`LayerStableRank` is a fitting callback: the fitter calls ``callback(state)`` with a
+:class:`~posenc.neural_fields.FitStep` after every optimiser step (``state.step`` from 1), and
 every ``every`` steps the callback runs one extra forward pass of the training inputs under
 ``torch.no_grad()``, catches each hidden layer's output with forward hooks (removed again
 before it returns, also on error) and records the stable rank of each, the activations
@@ -14,7 +14,7 @@ model does), else every :class:`torch.nn.ReLU` in ``model.modules()``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from torch import Tensor, nn
 
 from posenc.analysis.metrics import stable_rank
 from posenc.analysis.plot_data import PlotData, Series
+
+if TYPE_CHECKING:
+    from posenc.neural_fields.fitting import FitStep
 
 
 def hidden_layers(model: nn.Module) -> list[nn.Module]:
@@ -71,10 +74,11 @@ class LayerStableRank:
         self.every = every
         self.history: list[tuple[int, list[float]]] = []
 
-    def __call__(self, step: int, model: nn.Module, train_inputs: Any) -> None:
-        """Record the layers' stable ranks when ``step`` is a multiple of ``every``."""
-        if step % self.every == 0:
-            self.history.append((step, activation_stable_ranks(model, train_inputs)))
+    def __call__(self, state: FitStep) -> None:
+        """Record the layers' stable ranks when the step is a multiple of ``every``."""
+        if state.step % self.every == 0:
+            ranks = activation_stable_ranks(state.model, state.train_inputs)
+            self.history.append((state.step, ranks))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"every": k, "steps": [...], "stable_ranks": [[layer values]...]}``."""

@@ -12,7 +12,7 @@ plan -> prepare -> train -> evaluate (:mod:`~posenc.neural_fields.pipeline`), al
 
 from posenc.config import FitConfig, resolve_config
 from posenc.neural_fields.batched import fit_batched
-from posenc.neural_fields.fitting import FitCallback, fit
+from posenc.neural_fields.fitting import FitCallback, FitStep, fit
 from posenc.neural_fields.models import (
     MODEL_KINDS,
     MLPField,
@@ -39,6 +39,7 @@ __all__ = [
     "FitConfig",
     "FitPlan",
     "FitResult",
+    "FitStep",
     "MLPField",
     "PreparedFit",
     "SeparableField",

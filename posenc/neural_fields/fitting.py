@@ -19,15 +19,14 @@ torch has one; per-step losses stay on the device, and test PSNR is evaluated on
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from posenc.config import FitConfig
 from posenc.data import Signal
@@ -47,9 +46,40 @@ from posenc.neural_fields.pipeline import (
     synchronize,
 )
 from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
+from posenc.progress import progress_bar
 
-FitCallback = Callable[[int, nn.Module, Any], None]
-"""Called after every optimiser step as ``callback(step, model, train_inputs)``."""
+
+@dataclass(frozen=True)
+class FitStep:
+    """What a fit callback is given after each optimiser step.
+
+    ``step`` counts from 1 to ``steps``; ``loss`` is the training MSE before this step's
+    update (detached, on the device); ``test_psnr`` is the test PSNR after the update at
+    the evaluation steps (:func:`is_eval_step`), else ``None``. ``model`` and
+    ``train_inputs`` are the live model and its embedded training rows.
+    """
+
+    step: int
+    steps: int
+    loss: Tensor
+    test_psnr: float | None
+    model: nn.Module
+    train_inputs: Any
+
+    @property
+    def train_loss(self) -> float:
+        """The training MSE as a number (reading it waits for the device)."""
+        return float(self.loss)
+
+    @property
+    def train_psnr(self) -> float:
+        """The training PSNR in dB, ``-10 log10(loss)``."""
+        return psnr(self.loss)
+
+
+FitCallback = Callable[[FitStep], None]
+"""Called after every optimiser step (and evaluation, at evaluation steps) with a
+:class:`FitStep`."""
 
 
 def fit(
@@ -57,11 +87,13 @@ def fit(
     config: FitConfig,
     *,
     callbacks: Sequence[FitCallback] = (),
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> FitResult:
     """Fit ``signal`` as ``config`` says; see the module docstring for the record returned.
 
-    Raises ``ValueError`` before any large allocation if the fit cannot fit in memory.
+    ``callbacks`` see every training step (:class:`FitStep`); ``progress``: a bar per step
+    (``None``: in a terminal or a notebook, see :mod:`posenc.progress`). Raises
+    ``ValueError`` before any large allocation if the fit cannot fit in memory.
     """
     plan = plan_fit(signal, config)
     device = torch.device(config.device)
@@ -93,32 +125,32 @@ def is_eval_step(step: int, config: FitConfig) -> bool:
 
 
 def train_adam(
-    prepared: PreparedFit, callbacks: Sequence[FitCallback] = (), progress: bool = False
+    prepared: PreparedFit, callbacks: Sequence[FitCallback] = (), progress: bool | None = None
 ) -> TrainingHistory:
     """Full-batch Adam on the MSE, one step per epoch; test PSNR on :func:`is_eval_step`.
 
     Per-step training losses stay on the device until the end, so the loop never waits for
-    the accelerator except at evaluations.
+    the accelerator except at evaluations (and when a callback reads the loss).
     """
     config, problem, model = prepared.config, prepared.problem, prepared.model
     optimizer = make_adam(model.parameters(), config)
     losses = torch.empty(config.steps, device=prepared.device, dtype=torch.float64)
     history = TrainingHistory()
-    bar = tqdm(total=config.steps, desc="fit", unit="step", disable=not progress, file=sys.stderr)
+    bar = progress_bar(progress, total=config.steps, desc="fit", unit="step")
     for step in range(1, config.steps + 1):
         loss = train_step(problem, model, optimizer)
         losses[step - 1] = loss
-        for callback in callbacks:
-            callback(step, model, problem.train_inputs)
+        test_psnr = None
         if is_eval_step(step, config):
             with torch.no_grad():
-                history.eval_steps.append(step)
-                history.test_psnr.append(
-                    psnr(mse(problem.predict_test(model), problem.test_targets))
-                )
-            bar.set_postfix(
-                train_psnr=f"{psnr(loss):.2f}", test_psnr=f"{history.test_psnr[-1]:.2f}"
-            )
+                test_psnr = psnr(mse(problem.predict_test(model), problem.test_targets))
+            history.eval_steps.append(step)
+            history.test_psnr.append(test_psnr)
+            bar.set_postfix(train_psnr=f"{psnr(loss):.2f}", test_psnr=f"{test_psnr:.2f}")
+        if callbacks:
+            state = FitStep(step, config.steps, loss, test_psnr, model, problem.train_inputs)
+            for callback in callbacks:
+                callback(state)
         bar.update(1)
     bar.close()
     history.train_psnr = [psnr(value) for value in losses.cpu().tolist()]
