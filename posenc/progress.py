@@ -40,9 +40,8 @@ def progress_bar(progress: bool | None = None, **options: Any) -> std.tqdm:
     bar_class: type[std.tqdm] = std.tqdm
     if in_notebook():
         try:
-            from tqdm.notebook import tqdm as notebook_bar
-
             from ipywidgets import FloatProgress  # noqa: F401  (the widget the bar needs)
+            from tqdm.notebook import tqdm as notebook_bar
 
             bar_class = notebook_bar
         except ImportError:

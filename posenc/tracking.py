@@ -32,6 +32,7 @@ import abc
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -126,8 +127,10 @@ class TensorBoardTracker(Tracker):
                 {key: hparam_value(value) for key, value in self.params.items()},
                 dict.fromkeys(sorted(self.tags), 0.0),
             )
+            writer = self.writer.file_writer
+            assert writer is not None  # made by SummaryWriter's constructor
             for summary in summaries:
-                self.writer.file_writer.add_summary(summary)
+                writer.add_summary(summary)
         if failed:
             self.writer.add_text("status", "failed")
         self.writer.close()
@@ -157,9 +160,11 @@ class MlflowTracker(Tracker):
         self.client = MlflowClient()
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT)
         experiment = self.client.get_experiment_by_name(name)
-        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
+        experiment_id = (
+            experiment.experiment_id if experiment else self.client.create_experiment(name)
+        )
         tags = dict(tags or {})
-        found = []
+        found: list[Any] = []
         if resume and tags:
             query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
             found = self.client.search_runs([experiment_id], filter_string=query, max_results=1)
@@ -342,7 +347,8 @@ class TrackedGroup:
         trackers: list[Tracker] = []
         for kind in self.kinds:
             if kind == "tensorboard":
-                trackers.append(TensorBoardTracker(log_dir_for(self.folder) / name))
+                folder = re.sub(r"[^A-Za-z0-9.,=+-]+", "_", name)
+                trackers.append(TensorBoardTracker(log_dir_for(self.folder) / folder))
             else:
                 trackers.append(MlflowTracker(name, tags=tags, parent=self.parent))
         return trackers

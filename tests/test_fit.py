@@ -61,7 +61,7 @@ def test_callbacks_see_every_step_its_loss_and_the_evaluations() -> None:
     assert [state.train_psnr for state in seen] == pytest.approx(result.history.train_psnr)
     assert seen[0].train_loss == pytest.approx(10 ** (-result.history.train_psnr[0] / 10))
     evaluated = [(state.step, state.test_psnr) for state in seen if state.test_psnr is not None]
-    assert evaluated == list(zip(result.history.eval_steps, result.history.test_psnr))
+    assert evaluated == list(zip(result.history.eval_steps, result.history.test_psnr, strict=True))
     assert [step for step, _ in evaluated] == [3, 6, 7]
     assert seen[-1].model is result.model
 

@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from posenc.cli.params import parse_key_values, parse_value
-from posenc.cli.settings import FIT_EMBEDDING_HELP, add_setting_flags, given_settings
+from posenc.cli.settings import (
+    FIT_EMBEDDING_HELP,
+    add_log_flag,
+    add_setting_flags,
+    given_settings,
+)
 from posenc.protocols import PROTOCOLS
 
 EMBEDDING_OPTIONS = "embedding_options"
@@ -43,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--checkpoint", action="store_true", help="also save checkpoint.pt (default: off)"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
+    add_log_flag(run)
     parser.set_defaults(handler=run_fit)
     return parser
 
@@ -107,16 +113,23 @@ def run_fit(args: argparse.Namespace) -> int:
     from posenc.files import check_output_folder, default_output_folder
     from posenc.neural_fields import fit, load_config_signal
     from posenc.neural_fields.output import save_fit
+    from posenc.tracking import TrackingCallback, log_fit_record, tracked
 
     config = resolve_config(args.protocol, **config_overrides(args))
     out_dir = args.out or default_output_folder("fit", config.embedding)
     check_output_folder(out_dir)
     signal = load_config_signal(config)
-    result = fit(signal, config, progress=not args.quiet)
-    save_fit(result, out_dir, checkpoint=args.checkpoint)
+    with tracked(args.log or (), out_dir, {"posenc.command": "fit"}) as trackers:
+        for tracker in trackers:
+            tracker.log_params(config.to_dict())
+        callbacks = [TrackingCallback(trackers)] if trackers else []
+        result = fit(signal, config, callbacks=callbacks, progress=not args.quiet)
+        save_fit(result, out_dir, checkpoint=args.checkpoint)
+        files = sorted(out_dir.iterdir())
+        log_fit_record(trackers, result.metrics(), files, history=False, params=False)
     print(
         f"{signal.name}: train PSNR {result.train_psnr:.2f} dB, test PSNR "
-        f"{result.test_psnr:.2f} dB (mean of last {config.last_k}: {result.test_psnr_last:.2f}), "
+        f"{result.test_psnr:.2f} dB ({result.last_steps_text}: {result.test_psnr_last:.2f}), "
         f"stable rank {result.stable_rank:.1f}, DP {result.distance_preservation:.4f}, "
         f"fit {result.timings['fit']:.2f} s"
     )

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Collection
 from typing import Any
 
+from posenc.choices import TrackerKind, options
 from posenc.config import SettingInfo, settings
 
 FIT_EMBEDDING_HELP = """\
@@ -54,6 +55,21 @@ def _add_flag(group: Any, info: SettingInfo) -> None:
     else:
         metavar = info.name.split("_")[-1].upper()
         group.add_argument(flag, type=info.kind, metavar=metavar, help=text)
+
+
+def add_log_flag(group: Any) -> None:
+    """``--log TRACKER ...``: also log the run(s) to TensorBoard and/or MLflow
+    (:mod:`posenc.tracking`)."""
+    group.add_argument(
+        "--log",
+        nargs="+",
+        action="extend",
+        choices=options(TrackerKind),
+        metavar="TRACKER",
+        help="also log to tensorboard (event files in tensorboard/ beside the output folder) "
+        "and/or mlflow (its local store, or $MLFLOW_TRACKING_URI); needs the extra "
+        "posenc[tensorboard] or posenc[mlflow] (default: neither)",
+    )
 
 
 def given_settings(args: argparse.Namespace, *, exclude: Collection[str] = ()) -> dict[str, Any]:

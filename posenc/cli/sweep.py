@@ -9,7 +9,12 @@ from typing import Any
 
 from posenc.choices import ModelKind, options
 from posenc.cli.fit import EMBEDDING_OPTIONS, add_embedding_flags, embedding_parameters
-from posenc.cli.settings import SWEEP_EMBEDDING_HELP, add_setting_flags, given_settings
+from posenc.cli.settings import (
+    SWEEP_EMBEDDING_HELP,
+    add_log_flag,
+    add_setting_flags,
+    given_settings,
+)
 from posenc.protocols import PROTOCOLS
 from posenc.sweeps.sweep_file import SWEPT_FIELDS
 
@@ -137,6 +142,7 @@ def _add_run_flags(group: Any) -> None:
         "--no-plots", action="store_true", help="do not draw figures at the end (default: draw)"
     )
     group.add_argument("--quiet", action="store_true", help="no progress bars (default: shown)")
+    add_log_flag(group)
 
 
 def sweep_mapping(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
@@ -196,7 +202,12 @@ def _flag_mapping(args: argparse.Namespace) -> dict[str, Any]:
         sweep["bandwidths"] = generic
     fit = given_settings(args, exclude=SWEPT_FIELDS)
     params = embedding_parameters(args, _named_bandwidths(args, swept=False))
-    run = {"out": str(args.out) if args.out else None, "jobs": args.jobs, "batch": args.batch}
+    run = {
+        "out": str(args.out) if args.out else None,
+        "jobs": args.jobs,
+        "batch": args.batch,
+        "log": args.log,
+    }
     tables = {
         "sweep": sweep,
         "fit": fit,
@@ -254,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
     from posenc.sweeps.runner import export_results, run_sweep
     from posenc.sweeps.spec import resolve_sweep
     from posenc.sweeps.sweep_file import split_run_options
+    from posenc.tracking import TrackedGroup
 
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs must be an integer >= 1, got {args.jobs}")
@@ -271,17 +283,27 @@ def run(args: argparse.Namespace) -> int:
     executor = make_executor(
         jobs, batch, progress=not args.quiet, executor=args.executor, address=args.address
     )
-    summary = run_sweep(spec, folder, executor, progress=not args.quiet)
-    print(
-        f"{folder}: {summary.total} runs; {summary.already_finished} were already finished, "
-        f"{summary.finished} finished now, {len(summary.failed)} failed"
-    )
-    for label, error in summary.failed[:5]:
-        print(f"  failed: {label}: {error}", file=sys.stderr)
-    _print_best(folder)
-    if not args.no_plots and summary.already_finished + summary.finished:
-        paths = draw_figures(folder) + export_results(folder)
-        print(f"wrote {', '.join(str(path) for path in paths)}")
+    tracking = TrackedGroup(options["log"], folder, spec.key) if options.get("log") else None
+    try:
+        summary = run_sweep(spec, folder, executor, progress=not args.quiet, tracking=tracking)
+        print(
+            f"{folder}: {summary.total} runs; {summary.already_finished} were already "
+            f"finished, {summary.finished} finished now, {len(summary.failed)} failed"
+        )
+        for label, error in summary.failed[:5]:
+            print(f"  failed: {label}: {error}", file=sys.stderr)
+        _print_best(folder)
+        if not args.no_plots and summary.already_finished + summary.finished:
+            paths = draw_figures(folder) + export_results(folder)
+            print(f"wrote {', '.join(str(path) for path in paths)}")
+            if tracking is not None:
+                tracking.log_files(paths)
+    except BaseException:
+        if tracking is not None:
+            tracking.close(failed=True)
+        raise
+    if tracking is not None:
+        tracking.close(failed=bool(summary.failed))
     if summary.failed:
         print(
             f"posenc sweep: {len(summary.failed)} run(s) failed (recorded with their errors in "

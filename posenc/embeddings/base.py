@@ -30,8 +30,8 @@ the batch being embedded:
 
 The appended coordinates of ``include_input`` are not scaled: the bounds above hold for the
 encoding's part of the row. A separable (Kronecker) embedding returns the per-axis factors,
-shape ``(*batch, in_dim, K)``, each factor normalised on its own so that the (never materialised) Kronecker row
-``f(x_1) (x) ... (x) f(x_d)`` has unit largest norm.
+shape ``(*batch, in_dim, K)``, each factor normalised on its own so that the (never
+materialised) Kronecker row ``f(x_1) (x) ... (x) f(x_d)`` has unit largest norm.
 
 Parameters are declared once, as :class:`Param` class attributes (default, one line of help,
 check): a subclass inherits its base classes' declarations (every shifted basis shares those

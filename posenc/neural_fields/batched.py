@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from posenc.config import FitConfig
 from posenc.data import Signal
@@ -53,6 +51,7 @@ from posenc.neural_fields.pipeline import (
 )
 from posenc.neural_fields.result import FitResult, TrainingHistory, psnr
 from posenc.neural_fields.sparse import StackedFeatures, stack_rows
+from posenc.progress import StepReport, progress_bar
 
 BATCHABLE_MODELS = ("linear", "mlp")
 
@@ -144,13 +143,19 @@ class BatchedMLP(nn.Module):
 
 
 def fit_batched(
-    signal: Signal, configs: Sequence[FitConfig], *, progress: bool = False
+    signal: Signal,
+    configs: Sequence[FitConfig],
+    *,
+    progress: bool | None = None,
+    on_steps: StepReport | None = None,
 ) -> list[FitResult]:
     """Fit ``signal`` once per config, trained together; one result per config, in order.
 
     The configs must share :func:`batch_key` (differ only in bandwidth and seed). Raises
     ``ValueError`` if they do not, or if the batch would not fit in memory. Each result's
-    ``peak_memory_bytes`` is its share of the batch's measured peak.
+    ``peak_memory_bytes`` is its share of the batch's measured peak. ``progress``: a bar
+    per step (``None``: in a terminal or a notebook); ``on_steps(n)`` is told of every
+    training step as it is taken (by every member of a group at once).
     """
     if not configs:
         return []
@@ -163,7 +168,7 @@ def fit_batched(
     results: dict[int, FitResult] = {}
     for group in _groups_by_form(members):
         start = time.perf_counter()
-        histories = train_batch([members[index] for index in group], progress)
+        histories = train_batch([members[index] for index in group], progress, on_steps)
         synchronize(device)
         seconds = time.perf_counter() - start
         for index, history in zip(group, histories, strict=True):
@@ -184,11 +189,16 @@ def fit_batched(
     ]
 
 
-def train_batch(members: Sequence[PreparedFit], progress: bool = False) -> list[TrainingHistory]:
+def train_batch(
+    members: Sequence[PreparedFit],
+    progress: bool | None = None,
+    on_steps: StepReport | None = None,
+) -> list[TrainingHistory]:
     """``fit``'s Adam loop on the members at once: per-member MSEs, their sum as the loss.
 
     The members' first layers must have one form. Their trained weights are written back
-    into each member's model.
+    into each member's model. The bar (``progress``) shows the steps and the members' best
+    test PSNR so far; ``on_steps(1)`` is called after every step.
     """
     config = members[0].config
     problems = [_flat_problem(member) for member in members]
@@ -203,13 +213,8 @@ def train_batch(members: Sequence[PreparedFit], progress: bool = False) -> list[
     losses = torch.empty(config.steps, size, device=members[0].device, dtype=torch.float64)
     eval_steps: list[int] = []
     test_psnrs: list[list[float]] = []
-    bar = tqdm(
-        total=config.steps,
-        desc=f"batch of {size}",
-        unit="step",
-        disable=not progress,
-        leave=False,
-        file=sys.stderr,
+    bar = progress_bar(
+        progress, total=config.steps, desc=f"batch of {size}", unit="step", leave=False
     )
     for step in range(1, config.steps + 1):
         optimizer.zero_grad(set_to_none=True)
@@ -222,7 +227,10 @@ def train_batch(members: Sequence[PreparedFit], progress: bool = False) -> list[
                 mse = _member_mse(batched(test_inputs), test_targets)
             eval_steps.append(step)
             test_psnrs.append([psnr(value) for value in mse.tolist()])
+            bar.set_postfix(best_test_psnr=f"{max(test_psnrs[-1]):.2f}")
         bar.update(1)
+        if on_steps is not None:
+            on_steps(1)
     bar.close()
     batched.write_back(models)
     train = losses.cpu().T.tolist()

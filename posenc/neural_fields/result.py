@@ -78,9 +78,19 @@ class FitResult:
     peak_memory_bytes: int | None
     embedded_matrix_bytes: int
 
+    @property
+    def last_steps_text(self) -> str:
+        """What ``train_psnr_last`` and ``test_psnr_last`` are, in words: the mean of the last
+        ``last_k`` steps only when there were that many."""
+        steps = len(self.history.train_psnr)
+        if steps == 0:
+            return "no training steps (closed form): the final PSNRs"
+        if steps < self.config.last_k:
+            return f"mean of all {steps} steps"
+        return f"mean of the last {self.config.last_k} steps"
+
     def metrics(self) -> dict[str, Any]:
         """A JSON-serialisable record: config, signal, PSNRs, SR/DP, timings, history."""
-        last = f"mean of the last {self.config.last_k} steps"
         return {
             "config": self.config.to_dict(),
             "signal": {
@@ -104,7 +114,7 @@ class FitResult:
             "heldout_psnr": self.heldout_psnr,
             "train_psnr_last": self.train_psnr_last,
             "test_psnr_last": self.test_psnr_last,
-            "psnr_last_means": last,
+            "psnr_last_means": self.last_steps_text,
             "stable_rank": self.stable_rank,
             "distance_preservation": self.distance_preservation,
             "timings_seconds": self.timings,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
+from typing import Any
 
 import torch
 
@@ -19,6 +21,7 @@ from posenc.sweeps.jobs import (
     DEFAULT_MAX_BATCH_BYTES,
     Executor,
     Job,
+    JobSteps,
     RunOutcome,
     RunTask,
     failed_outcome,
@@ -26,16 +29,22 @@ from posenc.sweeps.jobs import (
     run_job,
 )
 
+REPORT_SECONDS = 0.5
+"""A worker process sends its training steps to the driver at most this often."""
+
 
 class SequentialExecutor(Executor):
-    """Every job in this process, one after another (``progress``: a bar per fit)."""
+    """Every job in this process, one after another (``progress``: a bar per fit; ``None``:
+    in a terminal or a notebook)."""
 
-    def __init__(self, progress: bool = False) -> None:
+    def __init__(self, progress: bool | None = False) -> None:
         self.progress = progress
 
-    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+    def execute_jobs(
+        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+    ) -> Iterator[RunOutcome]:
         for job in jobs:
-            yield from run_job(job, self.progress)
+            yield from run_job(job, self.progress, on_steps=on_steps)
 
 
 class ProcessPoolExecutor(Executor):
@@ -43,7 +52,9 @@ class ProcessPoolExecutor(Executor):
 
     Each worker uses ``threads`` torch threads, by default the available cores divided by
     the number of workers (at least 1), so the workers do not oversubscribe the CPU. A
-    worker that dies takes only its job's runs with it: they are reported as failed.
+    worker that dies takes only its job's runs with it: they are reported as failed. With
+    ``on_steps``, workers send their training steps through a queue, at most every
+    :data:`REPORT_SECONDS`, and the driver passes them on while it waits.
     """
 
     def __init__(self, workers: int, threads: int | None = None) -> None:
@@ -52,33 +63,86 @@ class ProcessPoolExecutor(Executor):
         self.workers = workers
         self.threads = threads or max(1, available_cores() // workers)
 
-    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+    def execute_jobs(
+        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+    ) -> Iterator[RunOutcome]:
         if not jobs:
             return
+        context = multiprocessing.get_context("spawn")
+        steps = context.Queue() if on_steps is not None else None
         pool = futures.ProcessPoolExecutor(
             max_workers=min(self.workers, len(jobs)),
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_start_worker,
-            initargs=(self.threads,),
+            initargs=(self.threads, steps),
         )
-        submitted = {pool.submit(run_job, job): job for job in jobs}
+        submitted = {pool.submit(_run_reporting, job): job for job in jobs}
+        waiting = set(submitted)
         try:
-            for future in futures.as_completed(submitted):
-                started = time.time()
-                try:
-                    outcomes = future.result()
-                except Exception as error:  # the worker process itself failed
-                    message = f"worker process failed: {type(error).__name__}: {error}"
-                    outcomes = [
-                        failed_outcome(task, message, started) for task in submitted[future]
-                    ]
-                yield from outcomes
+            while waiting:
+                done, waiting = futures.wait(
+                    waiting, timeout=REPORT_SECONDS, return_when=futures.FIRST_COMPLETED
+                )
+                _pass_on(steps, on_steps)
+                for future in done:
+                    yield from _outcomes(future, submitted[future])
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            if steps is not None:
+                steps.close()
 
 
-def _start_worker(threads: int) -> None:
+def _outcomes(future: futures.Future, job: Job) -> list[RunOutcome]:
+    started = time.time()
+    try:
+        return future.result()
+    except Exception as error:  # the worker process itself failed
+        message = f"worker process failed: {type(error).__name__}: {error}"
+        return [failed_outcome(task, message, started) for task in job]
+
+
+def _pass_on(steps: Any, on_steps: JobSteps | None) -> None:
+    """Hand every report the workers queued to ``on_steps``."""
+    while steps is not None and on_steps is not None:
+        try:
+            keys, count = steps.get_nowait()
+        except queue.Empty:
+            return
+        on_steps(keys, count)
+
+
+class ThrottledSteps:
+    """Counts a job's training steps and sends ``(keys, steps)`` with ``send`` at most every
+    ``seconds`` (the rest is left to the job's outcome, which completes its runs)."""
+
+    def __init__(self, send: Callable[[Any], None], seconds: float = REPORT_SECONDS) -> None:
+        self.send = send
+        self.seconds = seconds
+        self.pending: dict[tuple[str, ...], int] = {}
+        self.last = time.monotonic()
+
+    def __call__(self, keys: Sequence[str], count: int) -> None:
+        key = tuple(keys)
+        self.pending[key] = self.pending.get(key, 0) + count
+        if time.monotonic() - self.last >= self.seconds:
+            for item in self.pending.items():
+                self.send(item)
+            self.pending.clear()
+            self.last = time.monotonic()
+
+
+_reports: ThrottledSteps | None = None
+"""In a worker process: where its jobs' training steps go (set by :func:`_start_worker`)."""
+
+
+def _start_worker(threads: int, steps: Any) -> None:
+    global _reports
     torch.set_num_threads(threads)
+    _reports = None if steps is None else ThrottledSteps(steps.put)
+
+
+def _run_reporting(job: Job) -> list[RunOutcome]:
+    return run_job(job, on_steps=_reports)
 
 
 def available_cores() -> int:
@@ -107,17 +171,22 @@ class BatchedExecutor(Executor):
         self.max_batch_bytes = max_batch_bytes
         self.parallel = parallel
 
-    def execute(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
-        return self.inner.execute_jobs(plan_jobs(tasks, self.max_batch_bytes, self.parallel))
+    def execute(
+        self, tasks: Sequence[RunTask], on_steps: JobSteps | None = None
+    ) -> Iterator[RunOutcome]:
+        jobs = plan_jobs(tasks, self.max_batch_bytes, self.parallel)
+        return self.inner.execute_jobs(jobs, on_steps)
 
-    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
-        return self.inner.execute_jobs(jobs)
+    def execute_jobs(
+        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+    ) -> Iterator[RunOutcome]:
+        return self.inner.execute_jobs(jobs, on_steps)
 
 
 def make_executor(
     jobs: int | None = None,
     batch: bool = True,
-    progress: bool = False,
+    progress: bool | None = None,
     *,
     executor: str = "local",
     address: str | None = None,
@@ -125,7 +194,7 @@ def make_executor(
     """The executor for ``--jobs``, ``--batch``, ``--executor`` and ``--address``.
 
     ``local``: a process pool when ``jobs > 1``, else this process (with a bar per fit if
-    ``progress``); batched when ``batch``. ``ray``: a
+    ``progress``; ``None``: in a terminal or a notebook); batched when ``batch``. ``ray``: a
     :class:`~posenc.sweeps.ray_executor.RayExecutor` on the cluster at ``address`` (default:
     a local instance on every core), with at most ``jobs`` tasks at once (default: as many as
     the cluster runs).

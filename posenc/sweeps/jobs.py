@@ -10,7 +10,7 @@ results store and writes each outcome as it arrives, so an executor that runs jo
 (a cluster engine) only has to ship :func:`run_job` calls out and their outcomes back::
 
     class ClusterExecutor(Executor):
-        def execute_jobs(self, jobs):
+        def execute_jobs(self, jobs, on_steps=None):
             handles = [submit(run_job, job) for job in jobs]
             for handle in as_they_complete(handles):
                 yield from handle.result()
@@ -27,7 +27,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +56,10 @@ class RunTask:
 
 Job = tuple[RunTask, ...]
 """Tasks computed together by :func:`run_job` (batched when there are several)."""
+
+JobSteps = Callable[[Sequence[str], int], None]
+"""Told that the runs with these keys each took ``n`` more training steps: how a driver
+follows training inside jobs (:func:`posenc.sweeps.runner.run_sweep`'s bar)."""
 
 
 @dataclass
@@ -93,7 +97,12 @@ def load_signal(config: FitConfig) -> Signal:
     return _signals[key]
 
 
-def run_job(job: Job, progress: bool = False, signal: Signal | None = None) -> list[RunOutcome]:
+def run_job(
+    job: Job,
+    progress: bool | None = False,
+    signal: Signal | None = None,
+    on_steps: JobSteps | None = None,
+) -> list[RunOutcome]:
     """Compute every task of ``job``; never raises for a failing run.
 
     Several tasks are trained as one batch; if the batch as a whole fails (e.g. it does not
@@ -101,27 +110,37 @@ def run_job(job: Job, progress: bool = False, signal: Signal | None = None) -> l
     that raises is returned as ``failed`` with the error's type and message. ``signal`` is the
     already loaded signal that every task of ``job`` fits (same :func:`signal_key`), for an
     executor that ships it to workers; by default :func:`load_signal` loads it here.
+    ``progress``: a bar per fit; ``on_steps`` hears of every training step.
     """
     if len(job) > 1:
         started = time.time()
+        keys = [task.key for task in job]
         try:
             signal = signal if signal is not None else load_signal(job[0].config)
-            results = fit_batched(signal, [task.config for task in job], progress=progress)
+            results = fit_batched(
+                signal,
+                [task.config for task in job],
+                progress=progress,
+                on_steps=None if on_steps is None else lambda steps: on_steps(keys, steps),
+            )
         except Exception:
-            return [_run_single(task, progress, signal) for task in job]
+            return [_run_single(task, progress, signal, on_steps) for task in job]
         finished = time.time()
         return [
             _finished(task, result, started, finished, "batched", len(job))
             for task, result in zip(job, results, strict=True)
         ]
-    return [_run_single(task, progress, signal) for task in job]
+    return [_run_single(task, progress, signal, on_steps) for task in job]
 
 
-def _run_single(task: RunTask, progress: bool, signal: Signal | None) -> RunOutcome:
+def _run_single(
+    task: RunTask, progress: bool | None, signal: Signal | None, on_steps: JobSteps | None
+) -> RunOutcome:
     started = time.time()
+    callbacks = [] if on_steps is None else [lambda _: on_steps([task.key], 1)]
     try:
         signal = signal if signal is not None else load_signal(task.config)
-        result = fit(signal, task.config, progress=progress)
+        result = fit(signal, task.config, callbacks=callbacks, progress=progress)
     except Exception as error:
         return failed_outcome(task, f"{type(error).__name__}: {error}", started)
     return _finished(task, result, started, time.time(), "single", 1)
@@ -165,14 +184,23 @@ def _worker() -> str:
 
 
 class Executor(abc.ABC):
-    """Computes jobs and yields one :class:`RunOutcome` per task as jobs finish."""
+    """Computes jobs and yields one :class:`RunOutcome` per task as jobs finish.
 
-    def execute(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
+    ``on_steps`` follows training inside the jobs where the executor can report it (the
+    local executors do); an executor may also ignore it, the driver then advances per
+    finished run.
+    """
+
+    def execute(
+        self, tasks: Sequence[RunTask], on_steps: JobSteps | None = None
+    ) -> Iterator[RunOutcome]:
         """Compute ``tasks``, each as its own job."""
-        return self.execute_jobs([(task,) for task in tasks])
+        return self.execute_jobs([(task,) for task in tasks], on_steps)
 
     @abc.abstractmethod
-    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+    def execute_jobs(
+        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+    ) -> Iterator[RunOutcome]:
         """Compute ``jobs`` (each by :func:`run_job`); yield outcomes as they finish."""
 
 

@@ -36,6 +36,7 @@ from posenc.sweeps.jobs import (
     DEFAULT_MAX_BATCH_BYTES,
     Executor,
     Job,
+    JobSteps,
     RunOutcome,
     RunTask,
     failed_outcome,
@@ -101,8 +102,11 @@ class RayExecutor(Executor):
         self.max_retries = max_retries
         self.max_batch_bytes = max_batch_bytes
 
-    def execute(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
-        """Group ``tasks`` into jobs for the cluster's size, then run them."""
+    def execute(
+        self, tasks: Sequence[RunTask], on_steps: JobSteps | None = None
+    ) -> Iterator[RunOutcome]:
+        """Group ``tasks`` into jobs for the cluster's size, then run them (``on_steps`` is
+        not called: a Ray task reports when it finishes)."""
         if not tasks:
             return
         with self._connected():
@@ -113,7 +117,9 @@ class RayExecutor(Executor):
                 jobs = [(task,) for task in tasks]
             yield from self._run(jobs)
 
-    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+    def execute_jobs(
+        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+    ) -> Iterator[RunOutcome]:
         if not jobs:
             return
         with self._connected():

@@ -19,22 +19,23 @@ process at any moment loses at most the runs in flight.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.image import imsave
-from tqdm import tqdm
 
 from posenc import __version__
 from posenc.files import atomic_path, write_text
+from posenc.progress import progress_bar
 from posenc.sweeps.jobs import Executor, RunOutcome, RunTask
 from posenc.sweeps.keys import runs_key
 from posenc.sweeps.spec import SweepRun, SweepSpec
 from posenc.sweeps.store import FAILED, FINISHED, STORE_NAME, ResultStore, RunRecord
 from posenc.sweeps.sweep_file import to_toml
+from posenc.tracking import TrackedGroup, close_all, log_fit_record
 
 SPEC_JSON = "sweep.json"
 SPEC_TOML = "sweep.toml"
@@ -99,9 +100,20 @@ def _check_same_sweep(folder: Path, spec_file: Path, runs: Sequence[SweepRun]) -
 
 
 def run_sweep(
-    spec: SweepSpec, folder: Path, executor: Executor, *, progress: bool = True
+    spec: SweepSpec,
+    folder: Path,
+    executor: Executor,
+    *,
+    progress: bool | None = None,
+    tracking: TrackedGroup | None = None,
 ) -> SweepSummary:
-    """Run every run of ``spec`` not yet finished in ``folder``; write each as it ends."""
+    """Run every run of ``spec`` not yet finished in ``folder``; write each as it ends.
+
+    ``progress``: the sweep's bar (``None``: in a terminal or a notebook), counting runs and
+    the parts of runs trained so far where the executor reports training steps.
+    ``tracking``: each finished run is also logged there, as its own tracked run
+    (:func:`track_outcome`).
+    """
     folder = Path(folder)
     runs = spec.runs()
     prepare_folder(spec, folder, runs)
@@ -110,25 +122,74 @@ def run_sweep(
         done = store.keys(FINISHED) & set(by_key)
         pending = [RunTask(run.key, run.config) for run in runs if run.key not in done]
         summary = SweepSummary(folder, len(runs), len(done))
-        bar = tqdm(
-            total=len(runs),
-            initial=len(done),
-            desc="sweep",
-            unit="run",
-            disable=not progress,
-            file=sys.stderr,
-        )
-        for outcome in executor.execute(pending):
+        bar = RunsBar(by_key, len(done), progress)
+        for outcome in executor.execute(pending, bar.trained):
             run = by_key[outcome.task.key]
-            store.record(outcome_record(folder, run, outcome))
+            record = outcome_record(folder, run, outcome)
+            store.record(record)
             if outcome.status == FINISHED and outcome.metrics is not None:
                 summary.finished += 1
-                bar.set_postfix_str(f"{run.label}: test {outcome.metrics['test_psnr']:.2f} dB")
+                bar.finished(run, f"{run.label}: test {outcome.metrics['test_psnr']:.2f} dB")
+                if tracking is not None:
+                    track_outcome(tracking, folder, run, outcome.metrics, record)
             else:
                 summary.failed.append((run.label, outcome.error or ""))
-            bar.update(1)
+                bar.finished(run, f"{run.label}: failed")
         bar.close()
     return summary
+
+
+class RunsBar:
+    """The sweep's bar in runs: a finished run counts 1, a run in training the fraction of
+    its steps taken so far (reported by the executor, never more than 1)."""
+
+    FORMAT = "{l_bar}{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}{postfix}]"
+
+    def __init__(self, runs: dict[str, SweepRun], done: int, progress: bool | None) -> None:
+        self.runs = runs
+        self.trained_fraction: dict[str, float] = {}
+        self.bar = progress_bar(
+            progress, total=len(runs), initial=done, desc="sweep", bar_format=self.FORMAT
+        )
+
+    def trained(self, keys: Sequence[str], steps: int) -> None:
+        """The runs ``keys`` each took ``steps`` more training steps."""
+        for key in keys:
+            before = self.trained_fraction.get(key, 0.0)
+            now = min(1.0, before + steps / self.runs[key].config.steps)
+            self.trained_fraction[key] = now
+            self.bar.update(now - before)
+
+    def finished(self, run: SweepRun, note: str) -> None:
+        """``run`` ended: count the rest of it."""
+        self.bar.set_postfix_str(note, refresh=False)
+        self.bar.update(1.0 - self.trained_fraction.pop(run.key, 0.0))
+
+    def close(self) -> None:
+        """Leave the bar on the screen, complete."""
+        self.bar.close()
+
+
+def track_outcome(
+    tracking: TrackedGroup,
+    folder: Path,
+    run: SweepRun,
+    metrics: dict[str, Any],
+    record: RunRecord,
+) -> None:
+    """Log one finished sweep run as a tracked run of ``tracking``: its config, history,
+    final metrics and reconstruction image."""
+    files = []
+    if record.reconstruction is not None and record.reconstruction.endswith(".png"):
+        files.append(Path(folder) / record.reconstruction)
+    trackers = tracking.child(f"{run.label} {run.key[:8]}", tags={"posenc.run_key": run.key})
+    try:
+        log_fit_record(trackers, metrics)
+        for tracker in trackers:
+            for path in files:
+                tracker.log_file(path, "reconstruction.png")
+    finally:
+        close_all(trackers)
 
 
 def export_results(folder: Path) -> list[Path]:

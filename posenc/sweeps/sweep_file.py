@@ -13,7 +13,7 @@ The layout (a sweep given by flags builds the same mapping)::
     [fit]                             # any other fit setting (FIT_KEYS), for every run
     [embedding_params]                # given to each embedding that has the parameter
     [embeddings.NAME]                 # one embedding's bandwidths and parameters
-    [run]                             # how to run it: out, jobs, batch
+    [run]                             # how to run it: out, jobs, batch, log
 
 The ``[fit]`` keys are the fields of :class:`~posenc.config.FitConfig` that the axes do not
 set, read from the config's declaration.
@@ -30,6 +30,7 @@ from typing import Any
 import tomli_w
 
 from posenc.config import FitConfig
+from posenc.tracking import TRACKERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,7 +39,7 @@ else:  # pragma: no cover - Python 3.10
 
 AXES = ("signals", "embeddings", "bandwidths", "models", "seeds", "protocol")
 """Keys of the ``[sweep]`` table."""
-RUN_KEYS = ("out", "jobs", "batch")
+RUN_KEYS = ("out", "jobs", "batch", "log")
 """Keys of the ``[run]`` table: how to run, not what."""
 TABLES = ("sweep", "fit", "embedding_params", "embeddings", "run")
 SWEPT_FIELDS = ("signal", "embedding", "embedding_params", "model", "seed", "protocol")
@@ -57,7 +58,7 @@ def load_sweep_file(path: Path) -> dict[str, Any]:
 
 
 def split_run_options(mapping: Mapping[str, Any], source: str | None) -> dict[str, Any]:
-    """The ``[run]`` table (``out``, ``jobs``, ``batch``), checked."""
+    """The ``[run]`` table (``out``, ``jobs``, ``batch``, ``log``: trackers), checked."""
     options = mapping.get("run", {})
     if not isinstance(options, Mapping):
         raise ValueError(prefix(source) + "[run] must be a table")
@@ -73,6 +74,12 @@ def split_run_options(mapping: Mapping[str, Any], source: str | None) -> dict[st
         )
     if "out" in options and not isinstance(options["out"], str):
         raise ValueError(at(source, "run", "out", f"must be a folder name, got {options['out']!r}"))
+    if "log" in options:
+        log = options["log"]
+        if not isinstance(log, list) or not all(kind in TRACKERS for kind in log):
+            raise ValueError(
+                at(source, "run", "log", f"must be a list of {', '.join(TRACKERS)}; got {log!r}")
+            )
     return options
 
 
