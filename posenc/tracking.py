@@ -29,6 +29,7 @@ the extra to install.
 from __future__ import annotations
 
 import abc
+import importlib.util
 import json
 import math
 import os
@@ -212,11 +213,19 @@ def missing_extra(kind: str) -> str:
 
 
 def check_trackers(kinds: Iterable[str]) -> tuple[str, ...]:
-    """``kinds`` without repeats, each one of :data:`TRACKERS` (``ValueError`` otherwise)."""
+    """``kinds`` without repeats, each one of :data:`TRACKERS` and installed (``ValueError``
+    otherwise, naming the extra to install): checked before any work is done."""
     kinds = tuple(dict.fromkeys(kinds))
     unknown = [kind for kind in kinds if kind not in TRACKERS]
     if unknown:
         raise ValueError(f"unknown tracker {unknown[0]!r} (available: {', '.join(TRACKERS)})")
+    for kind in kinds:
+        try:
+            found = importlib.util.find_spec(kind) is not None
+        except ValueError:  # a module set to None in sys.modules: not importable
+            found = False
+        if not found:
+            raise ValueError(missing_extra(kind))
     return kinds
 
 
@@ -362,6 +371,35 @@ class TrackedGroup:
     def close(self, failed: bool = False) -> None:
         """End the group's own run."""
         close_all(self.trackers, failed)
+
+
+def log_sequence_run(kinds: Iterable[str], folder: Path) -> None:
+    """Log a finished ``posenc seq train`` run folder as one tracked run: ``config.json`` as
+    parameters; per learning-curve point ``train/loss`` and each split's ``<split>/error``
+    and ``<split>/loss``; at the last step ``final/id_error``, ``final/ood_error`` and each
+    split's ``final/<split>/error``; every file of the folder (its plots as images)."""
+    folder = Path(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    final = {"final/id_error": metrics["id_error"], "final/ood_error": metrics["ood_error"]}
+    final |= {
+        f"final/{split}/error": result["error"] for split, result in metrics["splits"].items()
+    }
+    with tracked(kinds, folder, {"posenc.command": "seq train"}) as trackers:
+        for tracker in trackers:
+            tracker.log_params(config)
+            for point in metrics["curve"]:
+                values = {"train/loss": point["train_loss"]}
+                for split, result in point.items():
+                    if isinstance(result, Mapping):
+                        values |= {
+                            f"{split}/error": result["error"],
+                            f"{split}/loss": result["loss"],
+                        }
+                tracker.log_scalars(values, point["step"])
+            tracker.log_scalars(final, len(metrics["train_loss"]))
+            for path in sorted(folder.iterdir()):
+                tracker.log_file(path)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -160,3 +160,29 @@ def test_a_group_closes_as_failed_when_asked(workdir: Path) -> None:
     group.close(failed=True)
     (run,) = posenc_runs(local_store(workdir))
     assert run.info.status == "FAILED" and run.data.tags["posenc.sweep"] == "key-x"
+
+
+def test_seq_train_logs_its_learning_curve_and_plots(workdir: Path) -> None:
+    out = workdir / "runs" / "seq-one"
+    tiny = ["--steps", "6", "--eval-every", "3", "--test-size", "12", "--layers", "1"]
+    tiny += ["--width", "16", "--heads", "2", "--batch-size", "8", "--task-param"]
+    tiny += ["num_instructions=6", "--task-param", "ood_instructions=6"]
+    command = ["seq", "train", "--task", "flipflop", "--pe", "rope", *tiny, "--out", str(out)]
+    assert main([*command, "--log", "tensorboard", "mlflow"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    curve = [(point["step"], point["id"]["error"]) for point in metrics["curve"]]
+    assert [step for step, _ in curve] == [3, 6]
+
+    board = events(log_dir_for(out))
+    assert_series(scalars(board, "id/error"), curve)
+    assert_series(scalars(board, "final/ood_error"), [(6, metrics["ood_error"])])
+    assert board.Tags()["images"] == ["learning_curves"]
+    assert hyperparameters(board)["model.width"] == 16
+
+    (run,) = posenc_runs(local_store(workdir))
+    assert run.data.tags["posenc.command"] == "seq train"
+    assert run.data.params["pe"] == "rope" and run.data.params["train.steps"] == "6"
+    assert run.data.metrics["final/id_error"] == pytest.approx(metrics["id_error"])
+    client = local_store(workdir)
+    artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
+    assert artifacts == {path.name for path in out.iterdir()}

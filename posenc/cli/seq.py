@@ -20,11 +20,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from posenc.cli.params import parse_key_values
+from posenc.cli.settings import add_log_flag
 from posenc.files import check_output_folder, default_output_folder, staged_folder, write_json
 from posenc.sequence import experiments, tables
 from posenc.sequence.encodings import SEQUENCE_ENCODINGS
 from posenc.sequence.tasks import TASKS
 from posenc.sequence.training import PRESETS, RunConfig, resolve_config, with_seed
+from posenc.tracking import check_trackers, log_sequence_run
 
 GAUSSIAN_SR_TIMES_DP = 0.85612
 """SR * DP of the Gaussian shifted basis (P2, Proposition 2), drawn for reference."""
@@ -75,6 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--out", type=Path, help="run folder (default runs/seq-train-<time>-TASK-PE-seedS)"
     )
+    add_log_flag(train)
     train.set_defaults(handler=run_train)
 
     compare = actions.add_parser(
@@ -168,7 +171,9 @@ def run_train(args: argparse.Namespace) -> int:
     check_output_folder(out)
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    trackers = check_trackers(args.log or ())
     metrics = experiments.run_and_save(config, out, threads=args.threads)
+    log_sequence_run(trackers, out)
     errors = ", ".join(
         f"{split} {100 * result['error']:.2f}%" for split, result in metrics["splits"].items()
     )
