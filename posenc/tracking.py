@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posenc.choices import TrackerKind, options
+from posenc.tables import flatten
 
 if TYPE_CHECKING:
     from posenc.neural_fields.fitting import FitStep
@@ -400,18 +401,6 @@ def log_sequence_run(kinds: Iterable[str], folder: Path) -> None:
             tracker.log_scalars(final, len(metrics["train_loss"]))
             for path in sorted(folder.iterdir()):
                 tracker.log_file(path)
-
-
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys: ``{"a": {"b": 1}}`` to ``{"a.b": 1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def hparam_value(value: Any) -> bool | int | float | str:

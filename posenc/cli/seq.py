@@ -26,7 +26,6 @@ from posenc.sequence import experiments, tables
 from posenc.sequence.encodings import SEQUENCE_ENCODINGS
 from posenc.sequence.tasks import TASKS
 from posenc.sequence.training import PRESETS, RunConfig, resolve_config, with_seed
-from posenc.tracking import check_trackers, log_sequence_run
 
 GAUSSIAN_SR_TIMES_DP = 0.85612
 """SR * DP of the Gaussian shifted basis (P2, Proposition 2), drawn for reference."""
@@ -171,6 +170,8 @@ def run_train(args: argparse.Namespace) -> int:
     check_output_folder(out)
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    from posenc.tracking import check_trackers, log_sequence_run
+
     trackers = check_trackers(args.log or ())
     metrics = experiments.run_and_save(config, out, threads=args.threads)
     log_sequence_run(trackers, out)

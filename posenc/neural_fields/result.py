@@ -84,7 +84,7 @@ class FitResult:
         ``last_k`` steps only when there were that many."""
         steps = len(self.history.train_psnr)
         if steps == 0:
-            return "no training steps (closed form): the final PSNRs"
+            return "final values (closed form, no training steps)"
         if steps < self.config.last_k:
             return f"mean of all {steps} steps"
         return f"mean of the last {self.config.last_k} steps"

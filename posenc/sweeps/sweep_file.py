@@ -29,8 +29,9 @@ from typing import Any
 
 import tomli_w
 
+from posenc.choices import TrackerKind
+from posenc.choices import options as choice_names
 from posenc.config import FitConfig
-from posenc.tracking import TRACKERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,9 +77,10 @@ def split_run_options(mapping: Mapping[str, Any], source: str | None) -> dict[st
         raise ValueError(at(source, "run", "out", f"must be a folder name, got {options['out']!r}"))
     if "log" in options:
         log = options["log"]
-        if not isinstance(log, list) or not all(kind in TRACKERS for kind in log):
+        trackers = choice_names(TrackerKind)
+        if not isinstance(log, list) or not all(kind in trackers for kind in log):
             raise ValueError(
-                at(source, "run", "log", f"must be a list of {', '.join(TRACKERS)}; got {log!r}")
+                at(source, "run", "log", f"must be a list of {', '.join(trackers)}; got {log!r}")
             )
     return options
 
