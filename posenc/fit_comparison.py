@@ -21,20 +21,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from tqdm import tqdm
 
 from posenc.analysis import matched_bandwidth
 from posenc.config import FitConfig, resolve_config
 from posenc.data import Signal
 from posenc.neural_fields import FitResult, fit, load_config_signal
 from posenc.plotting import PAGE_WIDTH, new_figure, styled
+from posenc.progress import progress_bar
 from posenc.tables import Table
 from posenc.theory import rff_distance_preservation
 
@@ -134,18 +133,17 @@ def comparison_configs(
 
 
 def run_comparison(
-    signals: Sequence[str], configs: Mapping[str, FitConfig], progress: bool = False
+    signals: Sequence[str], configs: Mapping[str, FitConfig], progress: bool | None = None
 ) -> Comparison:
-    """Fit every config on every image (each config's ``signal`` replaced by the image)."""
+    """Fit every config on every image (each config's ``signal`` replaced by the image);
+    ``progress``: a bar over the fits (``None``: in a terminal or a notebook)."""
     if not signals or not configs:
         raise ValueError("give at least one image and one config to compare")
     if len(set(signals)) != len(signals):
         raise ValueError(f"an image is listed twice: {', '.join(signals)}")
     loaded: dict[tuple[str, int | None, bool], Signal] = {}
     results = {}
-    bar = tqdm(
-        total=len(signals) * len(configs), desc="compare", disable=not progress, file=sys.stderr
-    )
+    bar = progress_bar(progress, total=len(signals) * len(configs), desc="compare")
     for name in signals:
         for label, config in configs.items():
             config = dataclasses.replace(config, signal=name)
@@ -155,7 +153,7 @@ def run_comparison(
             if loaded[key].ndim != 2:
                 raise ValueError(f"{name!r} is not an image; the comparison fits 2D images")
             bar.set_postfix_str(f"{name}, {label}")
-            results[(name, label)] = fit(loaded[key], config)
+            results[(name, label)] = fit(loaded[key], config, progress=False)
             bar.update()
     bar.close()
     return Comparison(tuple(signals), tuple(configs), results)

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from posenc.analysis.construction import analysis_embedding
 from posenc.analysis.measure import (
@@ -44,13 +43,16 @@ from posenc.embeddings import (
     describe_embedding,
     gaussian_sigma_to_rff_scale,
 )
+from posenc.progress import progress_bar
 from posenc.protocols import P1_SCATTER_DIMENSIONS, P1_SCATTER_SIGMA_RANGE
 from posenc.theory import DEFAULT_THRESHOLD, SR_DP_GAUSSIAN
 
 
 # ------------------------------------------------------------------------- experiments
 def stable_rank_vs_samples(
-    embeddings: Mapping[str, Embedding], sample_counts: Sequence[int], progress: bool = False
+    embeddings: Mapping[str, Embedding],
+    sample_counts: Sequence[int],
+    progress: bool | None = None,
 ) -> PlotData:
     """SR of each embedding on ``N`` samples ``k / N`` for every ``N``, beside its theory.
 
@@ -58,7 +60,7 @@ def stable_rank_vs_samples(
     """
     counts = np.array(sorted(set(sample_counts)), dtype=np.int64)
     series: list[Series] = []
-    work = tqdm(embeddings.items(), desc="stable rank", disable=not progress, leave=False)
+    work = progress_bar(progress, iterable=embeddings.items(), desc="stable rank", leave=False)
     for group, (label, embedding) in enumerate(work):
         measured = [embedding_stable_rank(embedding, int(n)) for n in counts]
         series.append(Series(label, counts, np.array(measured), group, marker="o"))
@@ -120,7 +122,7 @@ def stable_rank_dp_scatter(
     num_bandwidths: int = 100,
     sigma_range: tuple[float, float] = P1_SCATTER_SIGMA_RANGE,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> PlotData:
     """P1's scatter: SR against DP of ``D x D`` embedding matrices at random bandwidths.
 
@@ -137,7 +139,7 @@ def stable_rank_dp_scatter(
     rff_seeds = {d: rng.integers(0, 2**31, num_bandwidths).tolist() for d in dimensions}
     series: list[Series] = []
     points: list[dict[str, Any]] = []
-    bar = tqdm(total=len(dimensions) * num_bandwidths, desc="SR-DP scatter", disable=not progress)
+    bar = progress_bar(progress, total=len(dimensions) * num_bandwidths, desc="SR-DP scatter")
     for group, dimension in enumerate(dimensions):
         measured: dict[str, list[tuple[float, float]]] = {"gaussian": [], "rff": []}
         for index, sigma in enumerate(draws[dimension]):

@@ -54,14 +54,17 @@ class ProcessPoolExecutor(Executor):
     the number of workers (at least 1), so the workers do not oversubscribe the CPU. A
     worker that dies takes only its job's runs with it: they are reported as failed. With
     ``on_steps``, workers send their training steps through a queue, at most every
-    :data:`REPORT_SECONDS`, and the driver passes them on while it waits.
+    ``report_seconds``, and the driver passes them on while it waits.
     """
 
-    def __init__(self, workers: int, threads: int | None = None) -> None:
+    def __init__(
+        self, workers: int, threads: int | None = None, report_seconds: float = REPORT_SECONDS
+    ) -> None:
         if workers < 1:
             raise ValueError(f"a process pool needs at least 1 worker, got {workers}")
         self.workers = workers
         self.threads = threads or max(1, available_cores() // workers)
+        self.report_seconds = report_seconds
 
     def execute_jobs(
         self, jobs: Sequence[Job], on_steps: JobSteps | None = None
@@ -74,7 +77,7 @@ class ProcessPoolExecutor(Executor):
             max_workers=min(self.workers, len(jobs)),
             mp_context=context,
             initializer=_start_worker,
-            initargs=(self.threads, steps),
+            initargs=(self.threads, steps, self.report_seconds),
         )
         submitted = {pool.submit(_run_reporting, job): job for job in jobs}
         waiting = set(submitted)
@@ -135,10 +138,10 @@ _reports: ThrottledSteps | None = None
 """In a worker process: where its jobs' training steps go (set by :func:`_start_worker`)."""
 
 
-def _start_worker(threads: int, steps: Any) -> None:
+def _start_worker(threads: int, steps: Any, seconds: float) -> None:
     global _reports
     torch.set_num_threads(threads)
-    _reports = None if steps is None else ThrottledSteps(steps.put)
+    _reports = None if steps is None else ThrottledSteps(steps.put, seconds)
 
 
 def _run_reporting(job: Job) -> list[RunOutcome]:

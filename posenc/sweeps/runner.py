@@ -141,13 +141,15 @@ def run_sweep(
 
 class RunsBar:
     """The sweep's bar in runs: a finished run counts 1, a run in training the fraction of
-    its steps taken so far (reported by the executor, never more than 1)."""
+    its steps taken so far (reported by the executor, never more than 1; a report that
+    arrives after its run's outcome is ignored)."""
 
     FORMAT = "{l_bar}{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}{postfix}]"
 
     def __init__(self, runs: dict[str, SweepRun], done: int, progress: bool | None) -> None:
         self.runs = runs
         self.trained_fraction: dict[str, float] = {}
+        self.ended: set[str] = set()
         self.bar = progress_bar(
             progress, total=len(runs), initial=done, desc="sweep", bar_format=self.FORMAT
         )
@@ -155,6 +157,8 @@ class RunsBar:
     def trained(self, keys: Sequence[str], steps: int) -> None:
         """The runs ``keys`` each took ``steps`` more training steps."""
         for key in keys:
+            if key in self.ended:
+                continue
             before = self.trained_fraction.get(key, 0.0)
             now = min(1.0, before + steps / self.runs[key].config.steps)
             self.trained_fraction[key] = now
@@ -164,6 +168,7 @@ class RunsBar:
         """``run`` ended: count the rest of it."""
         self.bar.set_postfix_str(note, refresh=False)
         self.bar.update(1.0 - self.trained_fraction.pop(run.key, 0.0))
+        self.ended.add(run.key)
 
     def close(self) -> None:
         """Leave the bar on the screen, complete."""
