@@ -119,7 +119,10 @@ class FitConfig:
         "camera", "data", "built-in image name, image file, or 1D signal spec", _string
     )
     size: int | None = setting(
-        256, "data", "resize images to SIZE x SIZE (0: keep; images only)", _optional_size
+        256,
+        "data",
+        "resize images to SIZE x SIZE (0: keep; images only, none for 1D signals)",
+        _optional_size,
     )
     gray: bool = setting(False, "data", "fit the grayscale image", validation.boolean)
     split: SplitKind = setting("offset", "data", "train/test split")
@@ -192,6 +195,8 @@ class FitConfig:
         # do; linear and separable models stay linear (closed forms apply to them).
         if self.sigmoid is None:
             object.__setattr__(self, "sigmoid", self.model in ("mlp", "siren"))
+        if self.size is not None and is_one_dimensional(self.signal):
+            object.__setattr__(self, "size", None)  # 1D signals are never resized
         for info in settings():
             value = getattr(self, info.name)
             if info.choices:
@@ -284,10 +289,24 @@ def resolve_config(protocol: str | None = None, **overrides: Any) -> FitConfig:
         accepted = embedding_class(embedding).parameter_names()
         params = {key: value for key, value in params.items() if key in accepted}
     params.update(_named_bandwidth(embedding, overrides.pop("embedding_params", None) or {}))
+    if overrides.get("size") is not None and is_one_dimensional(
+        overrides.get("signal", data["signal"])
+    ):
+        raise ValueError(
+            f"size applies to images; {overrides.get('signal', data['signal'])!r} is a 1D "
+            "signal, whose length is its own"
+        )
     data.update(overrides, embedding_params=params)
     config = FitConfig.from_dict(data)
     check_device(config.device)
     return config
+
+
+def is_one_dimensional(signal: Any) -> bool:
+    """Whether the source ``signal`` names is a 1D signal (so ``size`` does not apply)."""
+    from posenc.data import is_signal_spec
+
+    return isinstance(signal, str) and is_signal_spec(signal)
 
 
 def check_device(device: str) -> None:

@@ -39,21 +39,41 @@ def default_output_folder(kind: str, label: str = "", root: Path = Path("runs"))
 
 @contextmanager
 def staged_folder(out: Path) -> Iterator[Path]:
-    """Yield a staging folder beside ``out``; rename it to ``out`` when the block succeeds.
+    """Yield a staging folder for the contents of ``out``; they become ``out`` when the
+    block succeeds.
 
-    ``out`` must not exist or be an empty folder (checked first). On any exception the
-    staging folder is removed and ``out`` is left as it was.
+    ``out`` must not exist or be an empty folder (checked first). The staging folder is made
+    on entry, before any work, so an output location that cannot be written fails at once.
+    A new ``out`` is staged beside it (in the same parent, created if needed) and renamed
+    into place; an existing empty ``out`` (the working directory, say) is staged inside it
+    and its files are moved up, ``metrics.json``-style summaries last (every file appears
+    whole). On any exception the staging folder is removed and ``out`` is left as it was.
     """
     out = Path(out)
     check_output_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    in_place = out.is_dir()
+    try:
+        if not in_place:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=".partial-" if in_place else f".{out.name}.partial-",
+                dir=out if in_place else out.parent,
+            )
+        )
+    except OSError as error:
+        raise OSError(
+            f"output folder {str(out)!r} cannot be written: {error.strerror or error}"
+        ) from None
     try:
         yield staging
-        os.chmod(staging, 0o777 & ~current_umask())
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
+        if in_place:
+            for entry in sorted(staging.iterdir(), key=lambda entry: entry.suffix == ".json"):
+                os.replace(entry, out / entry.name)
+            staging.rmdir()
+        else:
+            os.chmod(staging, 0o777 & ~current_umask())
+            staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

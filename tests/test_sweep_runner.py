@@ -44,9 +44,9 @@ class Recording(Executor):
         self.inner = inner
         self.keys: list[str] = []
 
-    def execute(self, tasks):  # type: ignore[no-untyped-def]
+    def execute(self, tasks, claim=None):  # type: ignore[no-untyped-def]
         self.keys += [task.key for task in tasks]
-        return self.inner.execute(tasks)
+        return self.inner.execute(tasks, claim)
 
     def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
         return self.inner.execute_jobs(jobs)

@@ -104,16 +104,20 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run_fit(args: argparse.Namespace) -> int:
     """Resolve the config, load the signal, fit, and write the run folder."""
     from posenc.config import resolve_config
-    from posenc.files import check_output_folder, default_output_folder
-    from posenc.neural_fields import fit, load_config_signal
-    from posenc.neural_fields.output import save_fit
+    from posenc.files import default_output_folder, staged_folder
+    from posenc.neural_fields import fit, load_config_signal, plan_fit
+    from posenc.neural_fields.output import write_fit_files
+    from posenc.neural_fields.pipeline import probe_config_signal
 
     config = resolve_config(args.protocol, **config_overrides(args))
     out_dir = args.out or default_output_folder("fit", config.embedding)
-    check_output_folder(out_dir)
-    signal = load_config_signal(config)
-    result = fit(signal, config, progress=not args.quiet)
-    save_fit(result, out_dir, checkpoint=args.checkpoint)
+    # Refuse what cannot fit from the signal's header alone, then claim the output location
+    # (its staging folder), and only then load, fit and write.
+    plan_fit(probe_config_signal(config), config)
+    with staged_folder(out_dir) as staging:
+        signal = load_config_signal(config)
+        result = fit(signal, config, progress=not args.quiet)
+        write_fit_files(result, staging, checkpoint=args.checkpoint)
     print(
         f"{signal.name}: train PSNR {result.train_psnr:.2f} dB, test PSNR "
         f"{result.test_psnr:.2f} dB (mean of last {config.last_k}: {result.test_psnr_last:.2f}), "

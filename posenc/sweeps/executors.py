@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent import futures
 
 import torch
@@ -19,8 +19,10 @@ from posenc.sweeps.jobs import (
     DEFAULT_MAX_BATCH_BYTES,
     Executor,
     Job,
+    JobClaim,
     RunOutcome,
     RunTask,
+    claimed,
     failed_outcome,
     plan_jobs,
     run_job,
@@ -33,7 +35,7 @@ class SequentialExecutor(Executor):
     def __init__(self, progress: bool = False) -> None:
         self.progress = progress
 
-    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+    def execute_jobs(self, jobs: Iterable[Job]) -> Iterator[RunOutcome]:
         for job in jobs:
             yield from run_job(job, self.progress)
 
@@ -52,29 +54,39 @@ class ProcessPoolExecutor(Executor):
         self.workers = workers
         self.threads = threads or max(1, available_cores() // workers)
 
-    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
-        if not jobs:
-            return
-        pool = futures.ProcessPoolExecutor(
-            max_workers=min(self.workers, len(jobs)),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(self.threads,),
-        )
-        submitted = {pool.submit(run_job, job): job for job in jobs}
+    def execute_jobs(self, jobs: Iterable[Job]) -> Iterator[RunOutcome]:
+        pending = iter(jobs)
+        pool: futures.ProcessPoolExecutor | None = None
+        running: dict[futures.Future, Job] = {}
         try:
-            for future in futures.as_completed(submitted):
-                started = time.time()
-                try:
-                    outcomes = future.result()
-                except Exception as error:  # the worker process itself failed
-                    message = f"worker process failed: {type(error).__name__}: {error}"
-                    outcomes = [
-                        failed_outcome(task, message, started) for task in submitted[future]
-                    ]
-                yield from outcomes
+            while True:
+                while len(running) < self.workers and (job := next(pending, None)) is not None:
+                    if pool is None:
+                        pool = futures.ProcessPoolExecutor(
+                            max_workers=self.workers,
+                            mp_context=multiprocessing.get_context("spawn"),
+                            initializer=_start_worker,
+                            initargs=(self.threads,),
+                        )
+                    running[pool.submit(run_job, job)] = job
+                if not running:
+                    return
+                done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                for future in done:
+                    yield from _outcomes(future, running.pop(future))
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcomes(future: futures.Future, job: Job) -> list[RunOutcome]:
+    """The outcomes of a finished job; every run failed if its worker process died."""
+    started = time.time()
+    try:
+        return future.result()
+    except Exception as error:  # the worker process itself failed
+        message = f"worker process failed: {type(error).__name__}: {error}"
+        return [failed_outcome(task, message, started) for task in job]
 
 
 def _start_worker(threads: int) -> None:
@@ -107,10 +119,19 @@ class BatchedExecutor(Executor):
         self.max_batch_bytes = max_batch_bytes
         self.parallel = parallel
 
-    def execute(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
-        return self.inner.execute_jobs(plan_jobs(tasks, self.max_batch_bytes, self.parallel))
+    def start(self) -> None:
+        self.inner.start()
 
-    def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+    def stop(self) -> None:
+        self.inner.stop()
+
+    def execute(
+        self, tasks: Sequence[RunTask], claim: JobClaim | None = None
+    ) -> Iterator[RunOutcome]:
+        jobs = plan_jobs(tasks, self.max_batch_bytes, self.parallel)
+        return self.inner.execute_jobs(claimed(jobs, claim))
+
+    def execute_jobs(self, jobs: Iterable[Job]) -> Iterator[RunOutcome]:
         return self.inner.execute_jobs(jobs)
 
 

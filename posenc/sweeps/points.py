@@ -48,7 +48,7 @@ def load_points(folder: Path) -> list[SweepPoint]:
     path = folder / STORE_NAME
     if not path.is_file():
         raise ValueError(f"{str(folder)!r} is not a sweep folder (it has no {STORE_NAME})")
-    with ResultStore(path) as store:
+    with ResultStore(path, create=False) as store:
         rows = store.rows(FINISHED)
     return [_point(folder, row) for row in rows if _plottable(row)]
 

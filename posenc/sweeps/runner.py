@@ -10,16 +10,24 @@ A sweep folder holds:
 - ``figures/*.png``, ``results.csv``, ``results.json``: drawn and exported from the store
   (:mod:`posenc.sweeps.figures`).
 
-The driver computes the list of run keys, skips those the store has as ``finished`` (a
-failed run is tried again), hands the rest to an executor and writes each outcome to the
-store as it arrives. A run is therefore in the store exactly when it finished; killing the
-process at any moment loses at most the runs in flight.
+The driver checks the folder and opens and checks the store before it writes anything
+(a damaged store is refused, or moved aside with ``repair``), starts the executor (a Ray
+cluster is connected here), then computes the list of run keys, skips those the store has as
+``finished`` (a failed run is tried again), hands the rest to the executor and writes each
+outcome to the store as it arrives. A run is therefore in the store exactly when it
+finished; killing the process at any moment loses at most the runs in flight.
+
+Processes that run the same sweep on one folder share it: each job's runs are claimed in the
+store just before it starts (:mod:`posenc.sweeps.claims`), so every run is fitted by one
+process; a process that has nothing left to claim waits for the runs others hold, and takes
+over those of a process that died.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +38,20 @@ from tqdm import tqdm
 
 from posenc import __version__
 from posenc.files import atomic_path, write_text
-from posenc.sweeps.jobs import Executor, RunOutcome, RunTask
+from posenc.sweeps.claims import LEASE_SECONDS, WAIT_SECONDS, ClaimOwner, Heartbeat
+from posenc.sweeps.jobs import Executor, Job, RunOutcome, RunTask
 from posenc.sweeps.keys import runs_key
 from posenc.sweeps.spec import SweepRun, SweepSpec
-from posenc.sweeps.store import FAILED, FINISHED, STORE_NAME, ResultStore, RunRecord
+from posenc.sweeps.store import (
+    FAILED,
+    FINISHED,
+    STORE_NAME,
+    Repair,
+    ResultStore,
+    RunRecord,
+    check_store,
+    repair_store,
+)
 from posenc.sweeps.sweep_file import to_toml
 
 SPEC_JSON = "sweep.json"
@@ -51,15 +69,15 @@ class SweepSummary:
     finished: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     """``(run label, error)`` of every run that failed in this call."""
+    by_others: int = 0
+    """Runs that other processes sharing the folder finished during this call."""
+    repair: Repair | None = None
+    """What ``repair`` did to the store, if it was asked for."""
 
 
-def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> None:
-    """Create ``folder`` for ``spec`` (or check that it already holds this very sweep) and
-    write ``sweep.toml`` and ``sweep.json``.
-
-    Raises ``ValueError`` if ``folder`` is a file, a non-empty folder that is not a sweep
-    folder, or the folder of a different sweep.
-    """
+def check_folder(folder: Path, runs: Sequence[SweepRun]) -> None:
+    """Raise ``ValueError`` if ``folder`` is a file, a non-empty folder that is not a sweep
+    folder, or the folder of a different sweep; write nothing."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"output folder {str(folder)!r} is a file")
@@ -71,7 +89,19 @@ def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> N
             f"output folder {str(folder)!r} is not empty and holds no {SPEC_JSON}: "
             "not a sweep folder"
         )
-    folder.mkdir(parents=True, exist_ok=True)
+
+
+def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> None:
+    """Create ``folder`` for ``spec`` (or check that it already holds this very sweep) and
+    write ``sweep.toml`` and ``sweep.json``; raises as :func:`check_folder`."""
+    folder = Path(folder)
+    check_folder(folder, runs)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(
+            f"output folder {str(folder)!r} cannot be created: {error.strerror or error}"
+        ) from None
     description = {
         "posenc_version": __version__,
         "key": runs_key([run.key for run in runs]),
@@ -81,7 +111,7 @@ def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> N
         ],
     }
     write_text(folder / SPEC_TOML, to_toml(spec.to_mapping()))
-    write_text(spec_file, json.dumps(description, indent=1) + "\n")
+    write_text(folder / SPEC_JSON, json.dumps(description, indent=1) + "\n")
 
 
 def _check_same_sweep(folder: Path, spec_file: Path, runs: Sequence[SweepRun]) -> None:
@@ -99,42 +129,110 @@ def _check_same_sweep(folder: Path, spec_file: Path, runs: Sequence[SweepRun]) -
 
 
 def run_sweep(
-    spec: SweepSpec, folder: Path, executor: Executor, *, progress: bool = True
+    spec: SweepSpec,
+    folder: Path,
+    executor: Executor,
+    *,
+    progress: bool = True,
+    repair: bool = False,
 ) -> SweepSummary:
-    """Run every run of ``spec`` not yet finished in ``folder``; write each as it ends."""
+    """Run every run of ``spec`` not yet finished in ``folder``; write each as it ends.
+
+    Before anything is written the folder and its store are checked (``ValueError`` for a
+    damaged store, unless ``repair`` moves it aside and keeps its readable finished runs:
+    :func:`~posenc.sweeps.store.repair_store`) and the executor is started. Runs are
+    claimed job by job, so other processes running the same sweep on ``folder`` share them.
+    """
     folder = Path(folder)
     runs = spec.runs()
-    prepare_folder(spec, folder, runs)
-    by_key = {run.key: run for run in runs}
-    with ResultStore(folder / STORE_NAME) as store:
-        done = store.keys(FINISHED) & set(by_key)
-        pending = [RunTask(run.key, run.config) for run in runs if run.key not in done]
-        summary = SweepSummary(folder, len(runs), len(done))
-        bar = tqdm(
-            total=len(runs),
-            initial=len(done),
-            desc="sweep",
-            unit="run",
-            disable=not progress,
-            file=sys.stderr,
-        )
-        for outcome in executor.execute(pending):
-            run = by_key[outcome.task.key]
-            store.record(outcome_record(folder, run, outcome))
-            if outcome.status == FINISHED and outcome.metrics is not None:
-                summary.finished += 1
-                bar.set_postfix_str(f"{run.label}: test {outcome.metrics['test_psnr']:.2f} dB")
-            else:
-                summary.failed.append((run.label, outcome.error or ""))
-            bar.update(1)
-        bar.close()
+    check_folder(folder, runs)
+    path = folder / STORE_NAME
+    repaired = repair_store(path, {run.key for run in runs}) if repair else None
+    if path.exists():
+        check_store(path).close()
+    executor.start()
+    try:
+        prepare_folder(spec, folder, runs)
+        with ResultStore(path) as store:
+            summary = _run(store, folder, runs, executor, progress)
+    finally:
+        executor.stop()
+    summary.repair = repaired
     return summary
+
+
+def _run(
+    store: ResultStore,
+    folder: Path,
+    runs: Sequence[SweepRun],
+    executor: Executor,
+    progress: bool,
+) -> SweepSummary:
+    """Claim, fit and record the runs not finished yet, until none is left to this process."""
+    owner = ClaimOwner.current()
+    by_key = {run.key: run for run in runs}
+    finished = store.keys(FINISHED) & set(by_key)
+    summary = SweepSummary(folder, len(runs), len(finished))
+    attempted: set[str] = set()
+
+    def claim(job: Job) -> Job:
+        held = set(store.claim([task.key for task in job], owner, LEASE_SECONDS))
+        attempted.update(held)
+        return tuple(task for task in job if task.key in held)
+
+    bar = tqdm(
+        total=len(runs),
+        initial=len(finished),
+        desc="sweep",
+        unit="run",
+        disable=not progress,
+        file=sys.stderr,
+    )
+    try:
+        with Heartbeat(store.path, owner):
+            while True:
+                left = [key for key in by_key if key not in finished and key not in attempted]
+                if not left:
+                    break
+                free = store.claimable(left, owner, LEASE_SECONDS)
+                if not free:  # every run left is another live process's: wait for them
+                    bar.set_postfix_str(f"{len(left)} run(s) running in other processes")
+                    time.sleep(WAIT_SECONDS)
+                else:
+                    tasks = [RunTask(key, by_key[key].config) for key in free]
+                    for outcome in executor.execute(tasks, claim):
+                        _record(store, folder, by_key[outcome.task.key], outcome, summary, bar)
+                finished = store.keys(FINISHED) & set(by_key)
+                bar.update(max(0, len(finished) + len(summary.failed) - bar.n))
+    finally:
+        store.release(owner)
+        bar.close()
+    summary.by_others = len(finished) - summary.already_finished - summary.finished
+    return summary
+
+
+def _record(
+    store: ResultStore,
+    folder: Path,
+    run: SweepRun,
+    outcome: RunOutcome,
+    summary: SweepSummary,
+    bar: tqdm,
+) -> None:
+    """Write one outcome (its row releases the run's claim) and count it."""
+    store.record(outcome_record(folder, run, outcome))
+    if outcome.status == FINISHED and outcome.metrics is not None:
+        summary.finished += 1
+        bar.set_postfix_str(f"{run.label}: test {outcome.metrics['test_psnr']:.2f} dB")
+    else:
+        summary.failed.append((run.label, outcome.error or ""))
+    bar.update(1)
 
 
 def export_results(folder: Path) -> list[Path]:
     """Export the store of ``folder`` to ``results.csv`` and ``results.json``; return them."""
     folder = Path(folder)
-    with ResultStore(folder / STORE_NAME) as store:
+    with ResultStore(folder / STORE_NAME, create=False) as store:
         return [
             store.export_csv(folder / "results.csv"),
             store.export_json(folder / "results.json"),
