@@ -113,6 +113,7 @@ def estimate_fit_memory(
     item = config.torch_dtype.itemsize
     n_train, n_test = counts
     size = "--size" if shape.ndim > 1 else "a shorter signal"
+    smaller_file = "--size or a smaller image" if shape.ndim > 1 else size
     grown = _size_flags(embedding)
     embedding_flags = " or ".join(grown) or "the embedding"
     points = shape.num_points
@@ -128,7 +129,7 @@ def estimate_fit_memory(
         MemoryPart("model", total * item, model_flags),
     ]
     phases = [
-        MemoryPart("loading the signal", shape.load_bytes + 16 * points * shape.ndim, size),
+        MemoryPart("loading the signal", shape.load_bytes + 16 * points * shape.ndim, smaller_file),
         MemoryPart("building the embedding", embedding.construction_bytes(), embedding_flags),
         _training(config, embedding, counts, total, item, model_flags, f"{size} or --width"),
     ]

@@ -144,7 +144,8 @@ def plan_fit(signal: Signal | SignalShape, config: FitConfig) -> FitPlan:
     declared = declared_embedding(config, shape.ndim)
     counts = split_sizes(shape.grid_shape, config.split, fraction=config.split_fraction)
     parameters = count_model_parameters(config, declared, shape)
-    check_memory(estimate_fit_memory(config, declared, shape, counts, parameters), device)
+    what = f"this fit of {config.signal!r}"
+    check_memory(estimate_fit_memory(config, declared, shape, counts, parameters), device, what)
     split = make_split(
         shape.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
     )
@@ -154,7 +155,7 @@ def plan_fit(signal: Signal | SignalShape, config: FitConfig) -> FitPlan:
     else:  # closed-form solvers work on the dense embedded matrix
         first_layer = FirstLayerPlan("dense")
     memory = estimate_fit_memory(config, declared, shape, counts, parameters, first_layer)
-    check_memory(memory, device)
+    check_memory(memory, device, what)
     rows_bytes = sum(
         first_layer.embedded_bytes(declared, len(indices)) for indices in (split.train, split.test)
     )
