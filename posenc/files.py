@@ -12,6 +12,7 @@ the results as they could any other file of the user's.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -109,11 +110,22 @@ def write_text(path: Path | str, text: str) -> Path:
 
 
 def write_json(path: Path | str, data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically; arrays and tensors become lists, NaN is
-    refused."""
+    """Write ``data`` as indented JSON, atomically; arrays and tensors become lists, NaN and
+    infinities ``null`` (JSON has no such numbers: an undefined metric reads as missing)."""
     return write_text(
-        path, json.dumps(data, indent=2, allow_nan=False, default=_json_default) + "\n"
+        path, json.dumps(_finite(data), indent=2, allow_nan=False, default=_json_default) + "\n"
     )
+
+
+def _finite(data: Any) -> Any:
+    """``data`` with every non-finite float (in dicts, lists and tuples) replaced by ``None``."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return data
 
 
 def current_umask() -> int:

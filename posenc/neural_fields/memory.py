@@ -27,6 +27,9 @@ ACTIVATION_COPIES = 3
 """Training-set activations held per hidden layer: forward value, its gradient, the mask."""
 ADAM_COPIES = 3
 """Copies of the parameters Adam adds: their gradient and its two moments."""
+RUNTIME_BYTES = 128 * 2**20
+"""What a fit's first kernels and their workspaces add to the process whatever its size
+(measured: about 80 MiB for an 8 x 8 image on the CPU)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ def estimate_fit_memory(
     Without ``plan`` (the first layer's form) the embedded rows are left out: the estimate
     is then a lower bound, checked before the split and the coordinates are made.
 
+    - runtime: :data:`RUNTIME_BYTES`, whatever the fit;
     - signal: its float32 values, float32 and working-type coordinates, the values in the
       working type and the split's indices; loading it is a phase of its own;
     - embedding: its construction (tables and normalisation) is a phase;
@@ -125,6 +129,7 @@ def estimate_fit_memory(
     total, first = model_parameters
     model_flags = embedding_flags if 2 * first >= total else "--width or --depth"
     holds = [
+        MemoryPart("runtime", RUNTIME_BYTES, "nothing: every fit needs it"),
         MemoryPart("signal", signal, size),
         MemoryPart("model", total * item, model_flags),
     ]
@@ -167,18 +172,23 @@ def _rows(
     train = plan.embedded_bytes(embedding, n_train)
     test = plan.embedded_bytes(embedding, n_test)
     copies = 1 if plan.kind == "dense" else 2
+    return train + test, copies * max(train, test), _stable_rank_bytes(embedding, n_train, plan)
+
+
+def _stable_rank_bytes(embedding: Embedding, rows: int, plan: FirstLayerPlan) -> int:
+    """Float64 temporaries of the stable rank of ``rows`` embedded training rows (measured
+    on the CPU): dense rows ``X`` (``rows x F``) take a copy, its square and the smaller
+    Gram matrix; structured rows ``X = S B`` (``B`` with ``R`` rows) take ``S`` dense, its
+    Gram matrix and an eigen-decomposition when ``rows <= R``, else ``S^T S``, its
+    decomposition and ``B``."""
     features = embedding.out_dim
-    if plan.kind == "lookup":
-        features = plan.basis_elements // max(embedding.factor_dim, 1)
-    metrics = _stable_rank_bytes(n_train, features)
-    return train + test, copies * max(train, test), metrics
-
-
-def _stable_rank_bytes(rows: int, columns: int) -> int:
-    """:func:`~posenc.analysis.stable_rank` of a ``rows x columns`` matrix: its float64 copy
-    and square, the smaller Gram matrix and the eigenvalue workspace."""
-    smaller = min(rows, columns)
-    return 8 * (2 * rows * columns + 3 * smaller * smaller)
+    if plan.kind == "dense":
+        smaller = min(rows, features)
+        return 8 * (2 * rows * features + 2 * smaller * smaller)
+    basis_rows = features if plan.kind == "sparse" else plan.basis_elements // embedding.factor_dim
+    if rows <= basis_rows:
+        return 8 * (5 * rows * basis_rows + 3 * rows * rows)
+    return 8 * (6 * basis_rows * basis_rows + basis_rows * features)
 
 
 def _training(
