@@ -207,8 +207,10 @@ class FitConfig:
         _probe_embedding(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable copy."""
-        data = dataclasses.asdict(self)
+        """A JSON-serialisable copy (the fields are scalars but for the parameter mapping,
+        copied, and the betas, a list)."""
+        data = {item.name: getattr(self, item.name) for item in dataclasses.fields(self)}
+        data["embedding_params"] = dict(self.embedding_params)
         data["betas"] = list(self.betas)
         return data
 

@@ -37,6 +37,7 @@ embedding needs no extra call.
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,14 +208,8 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
     def declared_parameters(cls) -> dict[str, Param[Any]]:
         """Every constructor parameter by keyword: ``in_dim``, the bandwidth, then the most
         derived class's own, then its bases' (a redeclared parameter keeps the most derived
-        declaration)."""
-        found: dict[str, Param[Any]] = {}
-        for klass in cls.__mro__:
-            for value in vars(klass).values():
-                if isinstance(value, Param):
-                    found.setdefault(value.name, value)
-        first = ["in_dim", *([cls.bandwidth_name] if cls.bandwidth_name else [])]
-        return {**{name: found.pop(name) for name in first}, **found}
+        declaration). Collected once per class."""
+        return dict(_declared_parameters(cls))
 
     @classmethod
     def parameter_names(cls) -> set[str]:
@@ -441,6 +436,17 @@ class AxisEmbedding(Embedding):
         if self.separable:
             return largest.expand(self.in_dim).clone()
         return largest * math.sqrt(self.num_parts)
+
+
+@functools.cache
+def _declared_parameters(cls: type[Embedding]) -> dict[str, Param[Any]]:
+    found: dict[str, Param[Any]] = {}
+    for klass in cls.__mro__:
+        for value in vars(klass).values():
+            if isinstance(value, Param):
+                found.setdefault(value.name, value)
+    first = ["in_dim", *([cls.bandwidth_name] if cls.bandwidth_name else [])]
+    return {**{name: found.pop(name) for name in first}, **found}
 
 
 def reference_grid(dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:

@@ -23,6 +23,7 @@ the same code.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -246,9 +247,21 @@ def count_model_parameters(
 ) -> tuple[int, int]:
     """Parameters of :func:`build_config_model`'s model, and of its first weight (the one
     the embedding feeds), built on the meta device: no memory, at any size."""
+    in_features = embedding.factor_dim if embedding.separable else embedding.out_dim
+    return _parameter_counts(config.model, in_features, signal.channels, config.depth,
+                             config.width, signal.ndim)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _parameter_counts(
+    model: str, in_features: int, channels: int, depth: int, width: int, ndim: int
+) -> tuple[int, int]:
     with torch.device("meta"):
-        model = build_config_model(config, embedding, signal)
-    sizes = [parameter.numel() for parameter in model.parameters()]
+        built = build_model(
+            model, in_features=in_features, out_channels=channels, depth=depth, width=width,
+            sigmoid=False, in_dim=ndim,
+        )  # fmt: skip
+    sizes = [parameter.numel() for parameter in built.parameters()]
     return sum(sizes), sizes[0]
 
 
