@@ -119,7 +119,10 @@ class FitConfig:
         "camera", "data", "built-in image name, image file, or 1D signal spec", _string
     )
     size: int | None = setting(
-        256, "data", "resize images to SIZE x SIZE (0: keep; images only)", _optional_size
+        256,
+        "data",
+        "resize images to SIZE x SIZE (0: keep; images only, none for 1D signals)",
+        _optional_size,
     )
     gray: bool = setting(False, "data", "fit the grayscale image", validation.boolean)
     split: SplitKind = setting("offset", "data", "train/test split")
@@ -192,6 +195,8 @@ class FitConfig:
         # do; linear and separable models stay linear (closed forms apply to them).
         if self.sigmoid is None:
             object.__setattr__(self, "sigmoid", self.model in ("mlp", "siren"))
+        if self.size is not None and is_one_dimensional(self.signal):
+            object.__setattr__(self, "size", None)  # 1D signals are never resized
         for info in settings():
             value = getattr(self, info.name)
             if info.choices:
@@ -202,8 +207,10 @@ class FitConfig:
         _probe_embedding(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable copy."""
-        data = dataclasses.asdict(self)
+        """A JSON-serialisable copy (the fields are scalars but for the parameter mapping,
+        copied, and the betas, a list)."""
+        data = {item.name: getattr(self, item.name) for item in dataclasses.fields(self)}
+        data["embedding_params"] = dict(self.embedding_params)
         data["betas"] = list(self.betas)
         return data
 
@@ -284,10 +291,24 @@ def resolve_config(protocol: str | None = None, **overrides: Any) -> FitConfig:
         accepted = embedding_class(embedding).parameter_names()
         params = {key: value for key, value in params.items() if key in accepted}
     params.update(_named_bandwidth(embedding, overrides.pop("embedding_params", None) or {}))
+    if overrides.get("size") is not None and is_one_dimensional(
+        overrides.get("signal", data["signal"])
+    ):
+        raise ValueError(
+            f"size applies to images; {overrides.get('signal', data['signal'])!r} is a 1D "
+            "signal, whose length is its own"
+        )
     data.update(overrides, embedding_params=params)
     config = FitConfig.from_dict(data)
     check_device(config.device)
     return config
+
+
+def is_one_dimensional(signal: Any) -> bool:
+    """Whether the source ``signal`` names is a 1D signal (so ``size`` does not apply)."""
+    from posenc.data import is_signal_spec
+
+    return isinstance(signal, str) and is_signal_spec(signal)
 
 
 def check_device(device: str) -> None:
@@ -355,12 +376,10 @@ def _check_model_and_solver(config: FitConfig) -> None:
 
 
 def _probe_embedding(config: FitConfig) -> None:
-    """Build a tiny copy of the embedding: validates its name and every parameter."""
-    from posenc.embeddings import make_embedding
+    """Declare the embedding without building it: validates its name and every parameter
+    at a cost independent of the sizes they give."""
+    from posenc.embeddings import declare_embedding
 
     params = dict(config.embedding_params)
-    if "num_centers" in params:
-        validation.positive_int("num_centers", params["num_centers"])
-        params["num_centers"] = 2  # a tiny probe keeps validation cheap
     in_dim = 2 if params.get("compose") == "directions" else 1
-    make_embedding(config.embedding, in_dim=in_dim, normalization="none", **params)
+    declare_embedding(config.embedding, in_dim=in_dim, normalization="none", **params)

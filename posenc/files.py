@@ -12,6 +12,7 @@ the results as they could any other file of the user's.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -39,21 +40,41 @@ def default_output_folder(kind: str, label: str = "", root: Path = Path("runs"))
 
 @contextmanager
 def staged_folder(out: Path) -> Iterator[Path]:
-    """Yield a staging folder beside ``out``; rename it to ``out`` when the block succeeds.
+    """Yield a staging folder for the contents of ``out``; they become ``out`` when the
+    block succeeds.
 
-    ``out`` must not exist or be an empty folder (checked first). On any exception the
-    staging folder is removed and ``out`` is left as it was.
+    ``out`` must not exist or be an empty folder (checked first). The staging folder is made
+    on entry, before any work, so an output location that cannot be written fails at once.
+    A new ``out`` is staged beside it (in the same parent, created if needed) and renamed
+    into place; an existing empty ``out`` (the working directory, say) is staged inside it
+    and its files are moved up, ``metrics.json``-style summaries last (every file appears
+    whole). On any exception the staging folder is removed and ``out`` is left as it was.
     """
     out = Path(out)
     check_output_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    in_place = out.is_dir()
+    try:
+        if not in_place:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=".partial-" if in_place else f".{out.name}.partial-",
+                dir=out if in_place else out.parent,
+            )
+        )
+    except OSError as error:
+        raise OSError(
+            f"output folder {str(out)!r} cannot be written: {error.strerror or error}"
+        ) from None
     try:
         yield staging
-        os.chmod(staging, 0o777 & ~current_umask())
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
+        if in_place:
+            for entry in sorted(staging.iterdir(), key=lambda entry: entry.suffix == ".json"):
+                os.replace(entry, out / entry.name)
+            staging.rmdir()
+        else:
+            os.chmod(staging, 0o777 & ~current_umask())
+            staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -89,11 +110,22 @@ def write_text(path: Path | str, text: str) -> Path:
 
 
 def write_json(path: Path | str, data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically; arrays and tensors become lists, NaN is
-    refused."""
+    """Write ``data`` as indented JSON, atomically; arrays and tensors become lists, NaN and
+    infinities ``null`` (JSON has no such numbers: an undefined metric reads as missing)."""
     return write_text(
-        path, json.dumps(data, indent=2, allow_nan=False, default=_json_default) + "\n"
+        path, json.dumps(_finite(data), indent=2, allow_nan=False, default=_json_default) + "\n"
     )
+
+
+def _finite(data: Any) -> Any:
+    """``data`` with every non-finite float (in dicts, lists and tuples) replaced by ``None``."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return data
 
 
 def current_umask() -> int:

@@ -30,16 +30,20 @@ def as_numpy(values: torch.Tensor) -> np.ndarray:
     return values.numpy().astype(np.float64)
 
 
+PNG_COLOUR_TYPES = {2: 4, 3: 2, 4: 6}
+"""PNG colour type by channel count for 16-bit colour: gray + alpha, RGB, RGBA."""
+
+
 def write_png16_rgb(path: Path, array: np.ndarray) -> Path:
-    """A 16-bit RGB PNG written by hand (Pillow cannot write one)."""
-    height, width, _ = array.shape
+    """A 16-bit PNG with colour or alpha, written by hand (Pillow cannot write one)."""
+    height, width, channels = array.shape
     rows = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = zlib.crc32(kind + data) & 0xFFFFFFFF
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 16, PNG_COLOUR_TYPES[channels], 0, 0, 0)
     path.write_bytes(
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
@@ -121,10 +125,22 @@ def test_float_tiff_inside_unit_range_is_kept(tmp_path: Path) -> None:
     np.testing.assert_array_equal(signal.values[..., 0].numpy(), pixels)
 
 
-def test_rgb_png_16bit_reads_to_within_8_bit_precision(tmp_path: Path) -> None:
-    pixels = RNG.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+def test_rgb_png_16bit_round_trips_to_full_precision(tmp_path: Path) -> None:
+    """Every one of the 65536 levels survives: values * 65535 rounds back to the file's."""
+    pixels = RNG.integers(0, 65536, (64, 48, 3), dtype=np.uint16)
+    pixels[0, :3] = [[0, 1, 65535], [256, 257, 65534], [32767, 32768, 255]]  # 8-bit aliases
     signal = load_image(write_png16_rgb(tmp_path / "rgb16.png", pixels), crop=False)
-    assert np.abs(as_numpy(signal.values) - pixels / 65535).max() <= 1 / 255
+    assert signal.values.shape == (64, 48, 3)
+    restored = np.rint(signal.values.numpy().astype(np.float64) * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(restored, pixels)
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_png_16bit_with_alpha_keeps_full_precision(tmp_path: Path, channels: int) -> None:
+    pixels = RNG.integers(0, 65536, (6, 5, channels), dtype=np.uint16)
+    signal = load_image(write_png16_rgb(tmp_path / "alpha16.png", pixels), crop=False)
+    colour, alpha = pixels[..., :-1] / 65535, pixels[..., -1:] / 65535
+    np.testing.assert_allclose(as_numpy(signal.values), colour * alpha + 1 - alpha, atol=1e-6)
 
 
 def test_boolean_image_becomes_zero_and_one(tmp_path: Path) -> None:

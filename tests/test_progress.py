@@ -119,7 +119,7 @@ def test_batched_jobs_report_every_training_step(inner) -> None:
 
     work = tasks()
     outcomes = []
-    for outcome in BatchedExecutor(inner, parallel=1).execute(work, record):
+    for outcome in BatchedExecutor(inner, parallel=1).execute(work, on_steps=record):
         seen_before_outcome.append(reported[outcome.task.key])
         outcomes.append(outcome)
     assert {outcome.executor for outcome in outcomes} == {"batched"}
@@ -132,7 +132,7 @@ def test_batched_jobs_report_every_training_step(inner) -> None:
 def test_the_sweep_bar_counts_runs_in_training_as_fractions(capsys) -> None:
     runs = {run.key: run for run in resolve_sweep(SWEEP).runs()}
     first, second, third = runs.values()
-    bar = RunsBar(runs, done=0, progress=True)
+    bar = RunsBar(runs, done=set(), progress=True)
     bar.trained([first.key, second.key], 15)  # half of their 30 steps
     assert bar.bar.n == pytest.approx(1.0)
     bar.trained([first.key], 30)  # never more than the whole run

@@ -44,9 +44,9 @@ class Recording(Executor):
         self.inner = inner
         self.keys: list[str] = []
 
-    def execute(self, tasks, on_steps=None):  # type: ignore[no-untyped-def]
+    def execute(self, tasks, *, claim=None, on_steps=None):  # type: ignore[no-untyped-def]
         self.keys += [task.key for task in tasks]
-        return self.inner.execute(tasks, on_steps)
+        return self.inner.execute(tasks, claim=claim, on_steps=on_steps)
 
     def execute_jobs(self, jobs: Sequence[Job], on_steps=None) -> Iterator[RunOutcome]:  # type: ignore[no-untyped-def]
         return self.inner.execute_jobs(jobs, on_steps)

@@ -110,22 +110,28 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run_fit(args: argparse.Namespace) -> int:
     """Resolve the config, load the signal, fit, and write the run folder."""
     from posenc.config import resolve_config
-    from posenc.files import check_output_folder, default_output_folder
-    from posenc.neural_fields import fit, load_config_signal
-    from posenc.neural_fields.output import save_fit
+    from posenc.files import default_output_folder, staged_folder
+    from posenc.neural_fields import fit, load_config_signal, plan_fit
+    from posenc.neural_fields.output import write_fit_files
+    from posenc.neural_fields.pipeline import probe_config_signal
     from posenc.tracking import TrackingCallback, log_fit_record, tracked
 
     config = resolve_config(args.protocol, **config_overrides(args))
     out_dir = args.out or default_output_folder("fit", config.embedding)
-    check_output_folder(out_dir)
-    signal = load_config_signal(config)
-    with tracked(args.log or (), out_dir, {"posenc.command": "fit"}) as trackers:
+    # Refuse what cannot fit from the signal's header alone, then claim the output location
+    # (its staging folder), and only then load, fit and write.
+    plan_fit(probe_config_signal(config), config)
+    with (
+        staged_folder(out_dir) as staging,
+        tracked(args.log or (), out_dir, {"posenc.command": "fit"}) as trackers,
+    ):
         for tracker in trackers:
             tracker.log_params(config.to_dict())
         callbacks = [TrackingCallback(trackers)] if trackers else []
+        signal = load_config_signal(config)
         result = fit(signal, config, callbacks=callbacks, progress=not args.quiet)
-        save_fit(result, out_dir, checkpoint=args.checkpoint)
-        files = sorted(out_dir.iterdir())
+        write_fit_files(result, staging, checkpoint=args.checkpoint)
+        files = sorted(staging.iterdir())
         log_fit_record(trackers, result.metrics(), files, history=False, params=False)
     print(
         f"{signal.name}: train PSNR {result.train_psnr:.2f} dB, test PSNR "

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from posenc import __version__
 from posenc.cli import analyze, embeddings, fit, plot, report, seq, sweep
@@ -23,9 +24,18 @@ USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors (an unknown choice, a value of the wrong type) are
+    one line on stderr and exit code 2, like every other user error; sub-command parsers
+    inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USER_ERROR_EXIT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="posenc",
         description="Study the input embeddings (positional encodings) of coordinate networks.",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posenc.choices import ModelKind, options
 from posenc.cli.fit import EMBEDDING_OPTIONS, add_embedding_flags, embedding_parameters
@@ -16,7 +16,10 @@ from posenc.cli.settings import (
     given_settings,
 )
 from posenc.protocols import PROTOCOLS
-from posenc.sweeps.sweep_file import SWEPT_FIELDS
+from posenc.sweeps.sweep_file import DEFAULT_MAX_RUNS, SWEPT_FIELDS
+
+if TYPE_CHECKING:
+    from posenc.sweeps.runner import SweepSummary
 
 MANY_VALUES = True
 """``posenc sweep`` takes several values for an embedding's bandwidth (``--sigma A B``)."""
@@ -36,6 +39,14 @@ SR), rff scale = SR/sqrt(2 pi) (matched to that sigma), triangle width = 2/(3 SR
 width = 1/SR, impulse radius = 1/(2 SR). --bandwidths NAME=VALUES sets one embedding's values
 (e.g. sinc=logspace:-3:-1:8: a basis width, since --width is the network's width).
 
+The sweep states its number of runs before it starts; one of more than --max-runs (default
+1000) is refused until --max-runs (or max_runs in [run]) allows it. Every run is planned
+first: one that cannot fit in memory refuses the sweep, naming the run and the flag to
+change. Several `posenc sweep` processes on one folder share its runs (each run is claimed
+before it is fitted; the claims of a process that dies are taken over). A damaged
+results.sqlite is refused before anything is written; --repair moves it aside and keeps the
+finished runs it still holds.
+
 Runs that differ only in bandwidth and/or seed with a linear or MLP model are trained together
 as one batched model (--no-batch: one by one). --jobs N spreads the work over N processes.
 --config FILE reads the same settings from a TOML file (see posenc.sweeps.sweep_file); flags
@@ -43,7 +54,9 @@ override it. FOLDER/sweep.toml is the resolved sweep: `posenc sweep --config` ru
 
 --executor ray runs every job as a Ray task (needs the ray extra: pip install 'posenc[ray]'):
 on a local Ray instance using every core, or on the cluster at --address HOST:PORT (started
-with `ray start --head`; posenc must be installed on every node). Batched groups are split
+with `ray start --head`; posenc must be installed on every node; for a cluster with token
+authentication set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, or copy the head's token to
+~/.ray/auth_token). Batched groups are split
 over the cluster's CPUs; --jobs N instead keeps at most N tasks running and splits them into
 N parts. The results store stays on this machine, written as each task completes; a task
 whose worker dies is retried twice, then its runs are recorded as failed.
@@ -136,6 +149,18 @@ def _add_run_flags(group: Any) -> None:
         help="train runs that differ only in bandwidth/seed together (default: true)",
     )
     group.add_argument(
+        "--max-runs",
+        type=int,
+        metavar="N",
+        help=f"refuse a sweep of more than N runs (default {DEFAULT_MAX_RUNS})",
+    )
+    group.add_argument(
+        "--repair",
+        action="store_true",
+        help="move a damaged results.sqlite aside and keep its readable finished runs "
+        "(default: refuse a damaged store)",
+    )
+    group.add_argument(
         "--dry-run", action="store_true", help="list the runs, run nothing (default: run)"
     )
     group.add_argument(
@@ -207,6 +232,7 @@ def _flag_mapping(args: argparse.Namespace) -> dict[str, Any]:
         "jobs": args.jobs,
         "batch": args.batch,
         "log": args.log,
+        "max_runs": args.max_runs,
     }
     tables = {
         "sweep": sweep,
@@ -267,13 +293,18 @@ def run(args: argparse.Namespace) -> int:
     from posenc.sweeps.sweep_file import split_run_options
     from posenc.tracking import TrackedGroup
 
-    if args.jobs is not None and args.jobs < 1:
-        raise ValueError(f"--jobs must be an integer >= 1, got {args.jobs}")
+    for flag, value in (("--jobs", args.jobs), ("--max-runs", args.max_runs)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be an integer >= 1, got {value}")
     if args.address is not None and args.executor != "ray":
         raise ValueError(f"--address {args.address}: needs --executor ray")
     mapping, source = sweep_mapping(args)
     options = split_run_options(mapping, source)
-    spec = resolve_sweep({k: v for k, v in mapping.items() if k != "run"}, source)
+    spec = resolve_sweep(
+        {k: v for k, v in mapping.items() if k != "run"},
+        source,
+        max_runs=options.get("max_runs", DEFAULT_MAX_RUNS),
+    )
     runs = spec.runs()
     folder = Path(options["out"]) if "out" in options else Path("runs") / f"sweep-{spec.key[:8]}"
     jobs, batch = options.get("jobs"), options.get("batch", True)
@@ -283,16 +314,13 @@ def run(args: argparse.Namespace) -> int:
     executor = make_executor(
         jobs, batch, progress=not args.quiet, executor=args.executor, address=args.address
     )
+    print(f"{folder}: a sweep of {len(runs)} runs on {_where(args, jobs)}", flush=True)
     tracking = TrackedGroup(options["log"], folder, spec.key) if options.get("log") else None
     try:
-        summary = run_sweep(spec, folder, executor, progress=not args.quiet, tracking=tracking)
-        print(
-            f"{folder}: {summary.total} runs; {summary.already_finished} were already "
-            f"finished, {summary.finished} finished now, {len(summary.failed)} failed"
+        summary = run_sweep(
+            spec, folder, executor, progress=not args.quiet, repair=args.repair, tracking=tracking
         )
-        for label, error in summary.failed[:5]:
-            print(f"  failed: {label}: {error}", file=sys.stderr)
-        _print_best(folder)
+        _print_summary(folder, summary)
         if not args.no_plots and summary.already_finished + summary.finished:
             paths = draw_figures(folder) + export_results(folder)
             print(f"wrote {', '.join(str(path) for path in paths)}")
@@ -314,6 +342,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_summary(folder: Path, summary: SweepSummary) -> None:
+    """What the sweep did: a repaired store, the runs' counts, the first failures, the best."""
+    if summary.repair is not None and summary.repair.moved_to is not None:
+        print(
+            f"moved the damaged store to {summary.repair.moved_to}; kept "
+            f"{summary.repair.recovered} finished run(s) from it"
+        )
+    others = f"; {summary.by_others} finished by other processes" if summary.by_others else ""
+    print(
+        f"{folder}: {summary.total} runs; {summary.already_finished} were already finished, "
+        f"{summary.finished} finished now, {len(summary.failed)} failed{others}"
+    )
+    for label, error in summary.failed[:5]:
+        print(f"  failed: {label}: {error}", file=sys.stderr)
+    _print_best(folder)
+
+
 def _where(args: argparse.Namespace, jobs: int | None) -> str:
     """Where the jobs run, as the dry run says it."""
     if args.executor == "local":
@@ -329,9 +374,12 @@ def _print_plan(runs: list[Any], folder: Path, jobs: int | None, batch: bool, wh
     from posenc.sweeps.store import STORE_NAME, ResultStore
 
     status: dict[str, str] = {}
-    if (folder / STORE_NAME).is_file():
-        with ResultStore(folder / STORE_NAME) as store:
+    if (folder / STORE_NAME).exists():
+        with ResultStore(folder / STORE_NAME, create=False) as store:
             status = {row["key"]: row["status"] for row in store.rows()}
+            for key, claim in store.claims().items():
+                if status.get(key) != "finished":
+                    status[key] = f"running in {claim['host']}:{claim['pid']}"
     for index, run in enumerate(runs, start=1):
         print(f"{index:4d}  {run.key}  {status.get(run.key, 'to do'):8s}  {run.label}")
     pending = [RunTask(run.key, run.config) for run in runs if status.get(run.key) != "finished"]

@@ -4,6 +4,8 @@ Decoding rules (``load_image``):
 
 - integer images are divided by their dtype's maximum (255 for 8-bit, 65535 for 16-bit);
   signed integer images must not hold negative values; boolean images become 0 and 1;
+  16-bit PNGs with colour or alpha, which Pillow reduces to 8 bits, are decoded by
+  imagecodecs at their full depth;
 - float images must already lie in ``[0, 1]`` (NaN is refused);
 - channels: gray ``(H, W)`` or ``(H, W, 1)`` -> 1 channel; RGB -> 3; an alpha channel (gray +
   alpha, RGBA) is composited onto a white background, ``c * a + (1 - a)``, the convention of
@@ -21,6 +23,11 @@ import difflib
 import functools
 import hashlib
 import importlib.util
+import logging
+import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +36,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from posenc.data.signal import MIN_AXIS_SAMPLES, Signal, check_grid_shape, resample
+from posenc.data.signal import MIN_AXIS_SAMPLES, Signal, SignalShape, check_grid_shape, resample
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
+"""Channels of a PNG by its colour type (gray, RGB, palette, gray + alpha, RGBA)."""
 
 LUMINANCE_WEIGHTS = (0.2125, 0.7154, 0.0721)
 """ITU-R BT.709 weights of R, G, B in the luminance used by ``gray=True``."""
@@ -98,12 +109,7 @@ def load_image(
     ``FileNotFoundError``/``OSError`` for missing or unreadable files, ``ValueError`` for an
     unknown name, unsupported contents or bad options; every message names ``source``.
     """
-    if size is not None and (
-        isinstance(size, bool) or not isinstance(size, int) or size < MIN_AXIS_SAMPLES
-    ):
-        raise ValueError(f"image {str(source)!r}: size must be an integer >= 2, got {size!r}")
-    path, builtin = _resolve(source)
-    label = f"built-in image {builtin!r}" if builtin else f"image file {str(source)!r}"
+    path, builtin, label = _checked_source(source, size)
     pixels = _decode(path, label)
     if builtin in _GRAY_BUILTINS:
         pixels = pixels[..., :1]
@@ -129,6 +135,106 @@ def load_image(
     }
     name = builtin or path.name
     return Signal(values=pixels.clamp(0, 1).contiguous(), name=name, source=record)
+
+
+def probe_image(
+    source: str | Path, *, size: int | None = None, crop: bool = True, gray: bool = False
+) -> SignalShape:
+    """What :func:`load_image` with these arguments would give, from the file's header.
+
+    Nothing is decoded: the grid shape and channels of the loaded signal, and the memory
+    decoding takes (the decoded pixels, their float64 scaling and float32 copy, and the
+    resampled image). Raises what :func:`load_image` raises for a missing, unreadable or
+    too small image.
+    """
+    path, builtin, label = _checked_source(source, size)
+    height, width, stored, itemsize = _header(path, label)
+    check_grid_shape((height, width), label)
+    colour = stored in (3, 4) and not gray and builtin not in _GRAY_BUILTINS
+    channels = 3 if colour else 1
+    if size is not None:
+        grid = (size, size)
+    elif crop:
+        grid = (min(height, width),) * 2
+    else:
+        grid = (height, width)
+    decoded = height * width * stored * (itemsize + 8 + 4)
+    resampled = 2 * size * size * channels * 4 if size is not None else 0
+    return SignalShape(grid, channels, decoded + resampled)
+
+
+def _checked_source(source: str | Path, size: int | None) -> tuple[Path, str | None, str]:
+    """The file to read, the built-in name (``None`` for a user file) and the label that
+    errors name; ``size`` checked."""
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int) or size < MIN_AXIS_SAMPLES
+    ):
+        raise ValueError(f"image {str(source)!r}: size must be an integer >= 2, got {size!r}")
+    path, builtin = _resolve(source)
+    label = f"built-in image {builtin!r}" if builtin else f"image file {str(source)!r}"
+    return path, builtin, label
+
+
+def _header(path: Path, label: str) -> tuple[int, int, int, int]:
+    """``(height, width, channels, bytes per sample)`` as stored, from the header alone."""
+    png = _png_header(path)
+    if png is not None:
+        return png
+    try:
+        with _quiet_decoders():
+            props = iio.improps(path)
+    except Exception as error:  # decoders raise many types on corrupt or foreign files
+        raise OSError(_unreadable(label, error)) from None
+    shape = tuple(props.shape)
+    if props.is_batch or len(shape) not in (2, 3) or (len(shape) == 3 and shape[-1] > 4):
+        raise ValueError(_not_one_image(label, shape))
+    channels = shape[2] if len(shape) == 3 else 1
+    return shape[0], shape[1], channels, np.dtype(props.dtype).itemsize
+
+
+def _png_header(path: Path) -> tuple[int, int, int, int] | None:
+    """``(height, width, channels, bytes per sample)`` from a PNG's IHDR chunk, or ``None``
+    if ``path`` is not a PNG (a PNG with a damaged header is left to the decoder)."""
+    with path.open("rb") as handle:
+        head = handle.read(29)
+    if len(head) < 29 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+    if colour not in PNG_CHANNELS:
+        return None
+    return height, width, PNG_CHANNELS[colour], 2 if depth == 16 else 1
+
+
+def _is_deep_colour_png(path: Path) -> bool:
+    """Whether ``path`` is a 16-bit PNG with colour or alpha (which Pillow reads at 8 bits)."""
+    header = _png_header(path)
+    return header is not None and header[3] == 2 and header[2] > 1
+
+
+@contextmanager
+def _quiet_decoders() -> Iterator[None]:
+    """Silence the warnings and log records decoders emit on damaged files: the error that
+    follows is reported once, in one line."""
+    tiff_log = logging.getLogger("tifffile")
+    level = tiff_log.level
+    tiff_log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        tiff_log.setLevel(level)
+
+
+def _unreadable(label: str, error: Exception) -> str:
+    return f"{label} cannot be read as an image: {error}".splitlines()[0]
+
+
+def _not_one_image(label: str, shape: tuple[int, ...]) -> str:
+    return (
+        f"{label} has array shape {shape}; expected one image (H, W) or (H, W, C) "
+        "with 1 to 4 channels (multi-frame files are not supported)"
+    )
 
 
 def _resolve(source: str | Path) -> tuple[Path, str | None]:
@@ -159,22 +265,29 @@ def _resolve(source: str | Path) -> tuple[Path, str | None]:
 def _decode(path: Path, label: str) -> Tensor:
     """Read ``path`` as float32 ``(H, W, 1)`` or ``(H, W, 3)`` in [0, 1] (alpha composited)."""
     try:
-        array = np.asarray(iio.imread(path))
+        with _quiet_decoders():
+            array = np.asarray(_read_pixels(path))
     except Exception as error:  # decoders raise many types on corrupt or foreign files
-        raise OSError(f"{label} cannot be read as an image: {error}".splitlines()[0]) from None
+        raise OSError(_unreadable(label, error)) from None
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
-        raise ValueError(
-            f"{label} has array shape {array.shape}; expected one image (H, W) or (H, W, C) "
-            "with 1 to 4 channels (multi-frame files are not supported)"
-        )
+        raise ValueError(_not_one_image(label, array.shape))
     check_grid_shape(array.shape[:-1], label)
     pixels = torch.from_numpy(_unit_range(array, label))
     if pixels.shape[-1] in (2, 4):
         colour, alpha = pixels[..., :-1], pixels[..., -1:]
         pixels = colour * alpha + (1 - alpha)
     return pixels
+
+
+def _read_pixels(path: Path) -> np.ndarray:
+    """The stored samples: imageio's decoders, imagecodecs for 16-bit colour PNGs."""
+    if _is_deep_colour_png(path):
+        import imagecodecs
+
+        return imagecodecs.png_decode(path.read_bytes())
+    return iio.imread(path)
 
 
 def _unit_range(array: np.ndarray, label: str) -> np.ndarray:

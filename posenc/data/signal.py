@@ -129,3 +129,38 @@ class Signal:
     def flat_values(self) -> Tensor:
         """Values as ``(prod(grid_shape), channels)`` in C order (a view, no copy)."""
         return self.values.reshape(-1, self.channels)
+
+
+@dataclass(frozen=True)
+class SignalShape:
+    """What loading a source gives, known before its samples are decoded.
+
+    ``grid_shape`` and ``channels`` of the :class:`Signal` it loads to, and ``load_bytes``,
+    the memory decoding it takes at its peak (the decoded file, its conversion to float32 and
+    any resampling; 0 for a signal already in memory). Read from a file's header or a spec,
+    so that a fit is planned, and refused if it cannot fit, before anything large exists.
+    """
+
+    grid_shape: tuple[int, ...]
+    channels: int
+    load_bytes: int = 0
+
+    @classmethod
+    def of(cls, signal: Signal) -> SignalShape:
+        """The shape of a signal already loaded."""
+        return cls(signal.grid_shape, signal.channels)
+
+    @property
+    def ndim(self) -> int:
+        """Number of coordinate axes."""
+        return len(self.grid_shape)
+
+    @property
+    def num_points(self) -> int:
+        """Samples on the grid."""
+        return math.prod(self.grid_shape)
+
+    @property
+    def values_bytes(self) -> int:
+        """Bytes of the loaded float32 values."""
+        return self.num_points * self.channels * 4

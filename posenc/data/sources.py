@@ -8,6 +8,8 @@ A 1D spec is ``HEAD`` or ``HEAD:key=value,key=value``:
 - ``FAMILY[:key=value,...]`` is a synthetic family of :data:`SYNTHETIC_FAMILIES`
   (``powerlaw``, ``sines``, ``steps``); unspecified parameters take their defaults and the
   length is ``DEFAULT_LENGTH`` unless ``length=`` says otherwise.
+- ``FILE[:column=K]`` is a 1D signal file (``.npy``, ``.csv``, ``.txt``, ``.wav``; see
+  :mod:`posenc.data.series`), all its columns or column ``K``.
 
 The signal's ``name`` spells every parameter out (``powerlaw:alpha=1.0,seed=0``) and its
 ``source`` records them, so the same spec always gives the same samples.
@@ -21,8 +23,9 @@ from typing import Any
 
 import torch
 
-from posenc.data.images import load_image
-from posenc.data.signal import MIN_AXIS_SAMPLES, Signal, resample
+from posenc.data.images import load_image, probe_image
+from posenc.data.series import SERIES_KEYS, is_series_file, load_series, probe_series
+from posenc.data.signal import MIN_AXIS_SAMPLES, Signal, SignalShape, resample
 from posenc.data.synthetic import SYNTHETIC_FAMILIES, generate
 
 DEFAULT_LENGTH = 512
@@ -45,6 +48,13 @@ def load_signal(spec: str, *, length: int | None = None) -> Signal:
     head, parameters = parse_spec(spec)
     if head in SYNTHETIC_FAMILIES:
         return _synthetic_signal(spec, head, parameters, length or DEFAULT_LENGTH)
+    if is_series_file(head):
+        _check_keys(spec, parameters, SERIES_KEYS)
+        signal = load_series(head, parameters.get("column"))
+        if length is None:
+            return signal
+        values = resample(signal.values, (length,)).clamp(0, 1)
+        return Signal(values, signal.name, {**signal.source, "length": length})
     if parameters:
         return _image_row(spec, head, parameters, length)
     families = ", ".join(SYNTHETIC_FAMILIES)
@@ -69,19 +79,53 @@ def load_source(
     ``length`` to 1D signals (1D signals are already gray and never cropped); giving ``size``
     for a 1D signal or ``length`` for an image raises ``ValueError``.
     """
-    if isinstance(spec, Path) or Path(spec).is_file() or not is_signal_spec(spec):
+    if not _is_one_dimensional(spec):
         if length is not None:
             raise ValueError(f"{str(spec)!r} is an image; length applies to 1D signals only")
         return load_image(spec, size=size, crop=crop, gray=gray)
     if size is not None:
-        raise ValueError(f"{spec!r} is a 1D signal; size applies to images only (use length)")
-    return load_signal(spec, length=length)
+        raise ValueError(f"{str(spec)!r} is a 1D signal; size applies to images only (use length)")
+    return load_signal(str(spec), length=length)
+
+
+def probe_source(
+    spec: str | Path, *, size: int | None = None, crop: bool = True, gray: bool = False
+) -> SignalShape:
+    """What :func:`load_source` with these arguments would give, from headers and specs
+    alone: the grid, channels and loading memory, nothing decoded (synthetic signals, which
+    are small, are generated). Raises what :func:`load_source` raises for a missing or
+    unreadable file."""
+    if not _is_one_dimensional(spec):
+        return probe_image(spec, size=size, crop=crop, gray=gray)
+    if size is not None:
+        raise ValueError(f"{str(spec)!r} is a 1D signal; size applies to images only (use length)")
+    head, parameters = parse_spec(str(spec))
+    if is_series_file(head):
+        _check_keys(str(spec), parameters, SERIES_KEYS)
+        return probe_series(head, parameters.get("column"))
+    if head in SYNTHETIC_FAMILIES or not parameters:
+        signal = load_signal(str(spec))
+        return SignalShape(signal.grid_shape, signal.channels)
+    image = probe_image(head, crop=False, gray=True)
+    return SignalShape(image.grid_shape[1:], 1, image.load_bytes)
 
 
 def is_signal_spec(spec: str) -> bool:
-    """Whether ``spec`` reads as a 1D spec: a family name, or ``HEAD:`` then ``key=value``."""
+    """Whether ``spec`` reads as a 1D source: a family name, a 1D signal file (by suffix), or
+    ``HEAD:`` then ``key=value``."""
     head, colon, tail = spec.rpartition(":")
-    return spec in SYNTHETIC_FAMILIES or bool(colon and (head in SYNTHETIC_FAMILIES or "=" in tail))
+    return (
+        spec in SYNTHETIC_FAMILIES
+        or is_series_file(spec)
+        or bool(colon and (head in SYNTHETIC_FAMILIES or "=" in tail))
+    )
+
+
+def _is_one_dimensional(spec: str | Path) -> bool:
+    """A ``Path`` or an existing file is 1D by its suffix, anything else by its spelling."""
+    if isinstance(spec, Path) or Path(spec).is_file():
+        return is_series_file(spec)
+    return is_signal_spec(spec)
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:

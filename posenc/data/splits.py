@@ -86,6 +86,25 @@ def make_split(
     return Split(kind, train, _complement(train, shape), even, rest_axes)
 
 
+def split_sizes(
+    grid_shape: Sequence[int], kind: str = "offset", *, fraction: float = 0.25
+) -> tuple[int, int]:
+    """``(training, test)`` point counts of :func:`make_split`, without building the split
+    (for planning a fit's memory before its index tensors exist)."""
+    shape = check_grid_shape(grid_shape, "split")
+    choice("split kind", kind, SPLIT_KINDS)
+    total = math.prod(shape)
+    even = math.prod((n + 1) // 2 for n in shape)
+    if kind == "offset":
+        return even, math.prod(n // 2 for n in shape)
+    if kind == "all":
+        return even, total
+    if kind == "rest":
+        return even, total - even
+    count = round(fraction * total)
+    return count, total - count
+
+
 def product_indices(axes: Sequence[Tensor], shape: Sequence[int]) -> Tensor:
     """Flat C-order indices of the product grid ``axes[0] x ... x axes[d-1]`` of ``shape``
     (sorted when every ``axes[k]`` is sorted)."""

@@ -17,10 +17,12 @@ the batch being embedded:
     the constant makes the largest feature-row L2 norm over the domain equal to 1. For an
     axis-wise embedding with per-axis feature map ``f`` and ``P`` concatenated parts it is
     ``sqrt(P) * max_u ||f(u)||``, the maximum taken over ``REFERENCE_GRID_POINTS`` evenly
-    spaced points of the closed interval [0, 1] (shifted bases add their centres, where
-    peaked generators reach their largest norm). That is the largest row norm of the
-    axis-wise concatenation on the product grid (up to the grid's resolution), and an upper
-    bound for P2's four directions.
+    spaced points of the closed interval [0, 1] (Fourier features have the closed form
+    ``sqrt(K/2)``; shifted bases take every centre and points between centres, in time
+    linear in their number, see :class:`~posenc.embeddings.shifted.ShiftedBasis`). That is
+    the largest row norm of the axis-wise concatenation on the product grid (up to the
+    grid's resolution), and an upper bound for P2's four directions. Building an embedding
+    costs about as much as embedding a few thousand coordinates, whatever its size.
 ``normalization="train"``
     P1/P2's convention: divide by the largest row norm of the training coordinates. Call
     :meth:`Embedding.fit_normalization` once with the training coordinates; the constant is
@@ -45,6 +47,7 @@ embedding needs no extra call.
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -188,6 +191,26 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
 
     def __init__(self, **values: Any) -> None:
         super().__init__()
+        self._set_parameters(values)
+        self.build()
+
+    @classmethod
+    def declared(cls, **values: Any) -> Embedding:
+        """The embedding with its parameters checked and set, but not built.
+
+        Whatever follows from the parameters alone is there at a cost independent of the
+        sizes they give (``out_dim``, ``factor_dim``, ``feature_shape``, ``embedded_bytes``,
+        :meth:`construction_bytes`, the bandwidth and support radius): nothing is allocated
+        for centres, frequencies or the normalisation. A fit is planned and its memory
+        estimated from it before anything large exists. It cannot embed coordinates.
+        """
+        instance = cls.__new__(cls)
+        nn.Module.__init__(instance)
+        instance._set_parameters(values)
+        return instance
+
+    def _set_parameters(self, values: dict[str, Any]) -> None:
+        """Check ``values`` against the declared parameters and set them as attributes."""
         declared = self.declared_parameters()
         unknown = sorted(set(values) - set(declared))
         if unknown:
@@ -210,20 +233,13 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
         # so that forward can refuse without reading the (NaN) constant on the device.
         self.normalization_pending = False
         self.register_load_state_dict_post_hook(_note_loaded_normalization)
-        self.build()
 
     @classmethod
     def declared_parameters(cls) -> dict[str, Param[Any]]:
         """Every constructor parameter by keyword: ``in_dim``, the bandwidth, then the most
         derived class's own, then its bases' (a redeclared parameter keeps the most derived
-        declaration)."""
-        found: dict[str, Param[Any]] = {}
-        for klass in cls.__mro__:
-            for value in vars(klass).values():
-                if isinstance(value, Param):
-                    found.setdefault(value.name, value)
-        first = ["in_dim", *([cls.bandwidth_name] if cls.bandwidth_name else [])]
-        return {**{name: found.pop(name) for name in first}, **found}
+        declaration). Collected once per class."""
+        return dict(_declared_parameters(cls))
 
     @classmethod
     def parameter_names(cls) -> set[str]:
@@ -252,6 +268,12 @@ class Embedding(nn.Module, metaclass=_EmbeddingMeta):
 
     def build(self) -> None:
         """Set up what the parameters determine (buffers, frequencies); they are set."""
+
+    def construction_bytes(self) -> int:
+        """Bytes that building the embedding allocates at its peak: its tables (centres,
+        frequencies, samples) and the temporaries of its normalisation. Follows from the
+        parameters alone, so a :meth:`declared` embedding answers it."""
+        return 0
 
     def closed_form(self) -> ClosedForm | None:
         """The theory's stable rank and similarity at this bandwidth (:mod:`posenc.theory`),
@@ -518,15 +540,38 @@ class AxisEmbedding(Embedding):
         """Per-axis values over which the domain norm is taken (the reference grid)."""
         return reference_grid(self.dtype, self.norm_scale.device)
 
-    @torch.no_grad()
-    def domain_norm(self) -> Tensor:
+    def largest_axis_norm(self) -> Tensor:
+        """``max_u ||f(u)||`` over [0, 1], a scalar: by default over :meth:`reference_values`.
+
+        Subclasses with a closed form or a cheaper exact computation override it; it must
+        cost about as much as a few embedded rows, never the square of ``factor_dim``.
+        """
         values = self.reference_values()
-        largest = _chunked_max_norm(
+        return _chunked_max_norm(
             lambda u: self.axis_features(u[:, 0]), values[:, None], self.factor_dim
         )
+
+    def construction_bytes(self) -> int:
+        """The reference grid's features, a chunk at a time, and a copy (float64 at most)."""
+        return 2 * min(REFERENCE_GRID_POINTS * self.factor_dim, _CHUNK_ELEMENTS) * 8
+
+    @torch.no_grad()
+    def domain_norm(self) -> Tensor:
+        largest = self.largest_axis_norm()
         if self.separable:
             return largest.expand(self.in_dim).clone()
         return largest * math.sqrt(self.num_parts)
+
+
+@functools.cache
+def _declared_parameters(cls: type[Embedding]) -> dict[str, Param[Any]]:
+    found: dict[str, Param[Any]] = {}
+    for klass in cls.__mro__:
+        for value in vars(klass).values():
+            if isinstance(value, Param):
+                found.setdefault(value.name, value)
+    first = ["in_dim", *([cls.bandwidth_name] if cls.bandwidth_name else [])]
+    return {**{name: found.pop(name) for name in first}, **found}
 
 
 def reference_grid(dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:

@@ -43,8 +43,21 @@ class FourierFeatures(AxisEmbedding):
         raise NotImplementedError
 
     @property
+    def frequency_count(self) -> int:
+        """``K/2``, the number of frequencies (rows of :meth:`frequency_values`)."""
+        return len(self.frequency_values())
+
+    @property
     def factor_dim(self) -> int:
-        return 2 * self.frequencies.shape[0]
+        return 2 * self.frequency_count
+
+    def largest_axis_norm(self) -> Tensor:
+        """``sqrt(K/2)`` exactly: each (sin, cos) pair adds 1 to the squared norm."""
+        return torch.tensor(math.sqrt(self.frequency_count), dtype=self.dtype)
+
+    def construction_bytes(self) -> int:
+        """The frequencies in float64 and in the feature type (``(K/2, d)`` at most)."""
+        return self.frequency_count * self.in_dim * (8 + self.feature_dtype.itemsize)
 
     def axis_features(self, values: Tensor) -> Tensor:
         phase = (2 * math.pi) * values[:, None] * self.frequencies[None, :]
@@ -57,6 +70,10 @@ class FrequencyBank(FourierFeatures):
     num_frequencies = Param[int](
         128, "frequencies per axis K/2 (>= 1); 2 features each", validation.positive_int
     )
+
+    @property
+    def frequency_count(self) -> int:
+        return self.num_frequencies
 
 
 @register
@@ -179,9 +196,7 @@ class RandomFourierFeatures(FrequencyBank):
     def domain_norm(self) -> Tensor:
         if self.compose != "isotropic":
             return super().domain_norm()
-        # Each (sin, cos) pair contributes exactly 1 to the squared row norm.
-        count = self.frequencies.shape[0]
-        return torch.tensor(math.sqrt(count), dtype=self.dtype, device=self.norm_scale.device)
+        return self.largest_axis_norm()
 
     def closed_form(self) -> theory.ClosedForm:
         """The expected kernel's: the Gaussian's at the matched sigma."""

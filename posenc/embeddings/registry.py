@@ -110,13 +110,29 @@ def make_embedding(
             config["bandwidth"] = bandwidth
         return make_embedding(**config)
     cls = embedding_class(name)
-    if bandwidth is not None:
-        if cls.bandwidth_name is None:
-            raise ValueError(f"embedding {name!r} has no bandwidth parameter to set")
-        if cls.bandwidth_name in params:
-            raise ValueError(f"give either bandwidth or {cls.bandwidth_name}, not both")
-        params[cls.bandwidth_name] = bandwidth
-    return cls(in_dim=1 if in_dim is None else in_dim, **params)
+    return cls(in_dim=1 if in_dim is None else in_dim, **_with_bandwidth(cls, bandwidth, params))
+
+
+def declare_embedding(
+    name: str, in_dim: int = 1, *, bandwidth: float | None = None, **params: Any
+) -> Embedding:
+    """:func:`make_embedding`'s embedding checked but not built
+    (:meth:`~posenc.embeddings.Embedding.declared`): its sizes without its tables, at a cost
+    independent of them."""
+    cls = embedding_class(name)
+    return cls.declared(in_dim=in_dim, **_with_bandwidth(cls, bandwidth, params))
+
+
+def _with_bandwidth(
+    cls: type[Embedding], bandwidth: float | None, params: dict[str, Any]
+) -> dict[str, Any]:
+    if bandwidth is None:
+        return params
+    if cls.bandwidth_name is None:
+        raise ValueError(f"embedding {cls.name!r} has no bandwidth parameter to set")
+    if cls.bandwidth_name in params:
+        raise ValueError(f"give either bandwidth or {cls.bandwidth_name}, not both")
+    return {**params, cls.bandwidth_name: bandwidth}
 
 
 def describe_embedding(name: str) -> EmbeddingInfo:

@@ -30,10 +30,14 @@ import torch
 from torch import Tensor
 
 from posenc import theory, validation
-from posenc.embeddings.base import REQUIRED, AxisEmbedding, Param
+from posenc.embeddings.base import REFERENCE_GRID_POINTS, REQUIRED, AxisEmbedding, Param
 from posenc.embeddings.registry import register
 
 GeneratorSpec = Callable[[Tensor], Any] | Tensor | np.ndarray | list[float] | str | Path
+
+
+NORM_POINTS_PER_SPACING = 8
+"""Points per centre spacing at which a shifted basis's domain norm is evaluated."""
 
 
 def _optional_positive(name: str, value: Any) -> float | None:
@@ -80,9 +84,42 @@ class ShiftedBasis(AxisEmbedding):
         spacings, so that the generator rather than the centres sets SR and DP."""
         return (self.bandwidth or 0.0) * self.num_centers >= theory.MIN_RESOLVED_SPACINGS
 
-    def reference_values(self) -> Tensor:
-        """The reference grid plus the centres, where peaked generators have their largest norm."""
-        return torch.cat([super().reference_values(), self.centers])
+    def largest_axis_norm(self) -> Tensor:
+        """``max_u ||f(u)||`` at every centre, at ``M`` evenly spaced points between each
+        centre and the next, and at ``u = 1``: ``O(M K)`` work for ``K`` centres.
+
+        At ``u = (j + m / M) / K`` the squared norm is a window sum of one sequence: with
+        ``g_i = psi((i + m / M) / K)^2``, ``||f(u)||^2 = sum_{i = j - K + 1}^{j} g_i``, a
+        difference of two prefix sums of the ``2K - 1`` values of ``g``; on the circle
+        (``periodic``) the displacements wrap, and every ``j`` has the same sum
+        ``sum_{r=0}^{K-1} g_r``. ``M = max(NORM_POINTS_PER_SPACING, ceil(2048 / K))``, so the
+        points are at least as dense as the reference grid, and they include the centres,
+        where peaked generators reach their largest norm.
+        """
+        count = self.num_centers
+        per_spacing = max(NORM_POINTS_PER_SPACING, math.ceil(REFERENCE_GRID_POINTS / count))
+        device = self.norm_scale.device
+        first = 0 if self.periodic else 1 - count
+        offsets = torch.arange(first, count, dtype=torch.float64, device=device)
+        largest = torch.zeros((), dtype=torch.float64, device=device)
+        for step in range(per_spacing):
+            displacement = ((offsets + step / per_spacing) / count).to(self.dtype)
+            if self.periodic:
+                displacement = displacement - torch.round(displacement)
+            squares = self.generator(displacement).to(torch.float64).square()
+            if self.periodic:
+                largest = torch.maximum(largest, squares.sum())
+                continue
+            prefix = torch.cat([squares.new_zeros(1), torch.cumsum(squares, 0)])
+            largest = torch.maximum(largest, (prefix[count:] - prefix[:count]).max())
+        end = self.axis_features(torch.ones(1, dtype=self.dtype, device=device))
+        largest = torch.maximum(largest, end.to(torch.float64).square().sum())
+        return largest.sqrt().to(self.dtype)
+
+    def construction_bytes(self) -> int:
+        """The centres, and the ``2K`` displacements, generator values and prefix sums of one
+        step of :meth:`largest_axis_norm` (float64, with the generator's temporaries)."""
+        return self.num_centers * (self.feature_dtype.itemsize + 2 * 64)
 
     def displacements(self, values: Tensor) -> Tensor:
         """``(N, K)`` displacements ``u_n - t_k``, wrapped to [-1/2, 1/2] if periodic."""
@@ -411,6 +448,10 @@ class NoiseBasis(ShiftedBasis):
         super().build()
         self.register_buffer("samples", self._smoothed_noise().to(self.dtype))
 
+    def construction_bytes(self) -> int:
+        """The base's, plus the noise draw and its smoothing (about six float64 copies)."""
+        return super().construction_bytes() + 48 * self.resolution
+
     def _smoothed_noise(self) -> Tensor:
         generator = torch.Generator().manual_seed(self.seed)
         white = torch.randn(self.resolution, generator=generator, dtype=torch.float64)
@@ -441,6 +482,7 @@ class CustomBasis(ShiftedBasis):
     generator_spec = Param[GeneratorSpec](
         REQUIRED,
         "callable psi(d) on tensors, or samples of one period (array or file)",
+        lambda name, value: _checked_generator(value),
         key="generator",
     )
     scale = Param[float](1.0, "stretch of the generator (> 0)", validation.positive_float)
@@ -450,12 +492,10 @@ class CustomBasis(ShiftedBasis):
 
     def build(self) -> None:
         super().build()
-        self.function: Callable[[Tensor], Any] | None = None
-        if callable(self.generator_spec):
-            self.function = self.generator_spec
-            _check_generator_function(self.generator_spec)
-        else:
-            self.register_buffer("samples", _generator_samples(self.generator_spec).to(self.dtype))
+        spec = self.generator_spec  # checked: a callable, or float64 samples
+        self.function: Callable[[Tensor], Any] | None = spec if callable(spec) else None
+        if self.function is None:
+            self.register_buffer("samples", torch.as_tensor(spec).to(self.dtype))
 
     def generator(self, displacement: Tensor) -> Tensor:
         stretched = displacement / self.scale
@@ -494,6 +534,15 @@ def periodic_interpolate(samples: Tensor, positions: Tensor) -> Tensor:
     weight = scaled - lower
     index = lower.long() % count
     return (1 - weight) * samples[index] + weight * samples[(index + 1) % count]
+
+
+def _checked_generator(spec: GeneratorSpec) -> Callable[[Tensor], Any] | Tensor:
+    """A generator function that works on a tensor of displacements, or the float64
+    samples of one period (from an array or a ``.npy`` / text file)."""
+    if callable(spec):
+        _check_generator_function(spec)
+        return spec
+    return _generator_samples(spec)
 
 
 def _check_generator_function(function: Callable[[Tensor], Any]) -> None:

@@ -39,7 +39,13 @@ from posenc.data import Signal
 from posenc.embeddings import describe_embedding
 from posenc.neural_fields.embedded import FlatProblem
 from posenc.neural_fields.fitting import is_eval_step, make_adam
-from posenc.neural_fields.memory import PeakMemory, check_memory
+from posenc.neural_fields.memory import (
+    MemoryEstimate,
+    MemoryPart,
+    PeakMemory,
+    check_memory,
+    combine,
+)
 from posenc.neural_fields.models import MLPField
 from posenc.neural_fields.pipeline import (
     FitPlan,
@@ -77,11 +83,17 @@ def batch_key(config: FitConfig) -> str | None:
     return json.dumps(data, sort_keys=True)
 
 
-def batch_bytes(plans: Sequence[FitPlan]) -> int:
-    """Bytes a batch holds at once: each member's estimate, plus the stacked copy of the
+def batch_memory(plans: Sequence[FitPlan]) -> MemoryEstimate:
+    """What a batch holds at once: each member's estimate, plus the stacked copy of the
     structured rows (dense rows are stacked in place)."""
     stacked = sum(plan.rows_bytes for plan in plans if plan.first_layer.kind != "dense")
-    return sum(plan.estimated_bytes for plan in plans) + stacked
+    extra = [MemoryPart("stacked rows", stacked, "the batch (--no-batch)")] if stacked else []
+    return combine([plan.memory for plan in plans], extra)
+
+
+def batch_bytes(plans: Sequence[FitPlan]) -> int:
+    """Estimated peak bytes of a batch (:func:`batch_memory`)."""
+    return batch_memory(plans).total
 
 
 def plan_batch(signal: Signal, configs: Sequence[FitConfig]) -> list[FitPlan]:
@@ -161,7 +173,7 @@ def fit_batched(
         return []
     plans = plan_batch(signal, configs)
     device = torch.device(configs[0].device)
-    check_memory(batch_bytes(plans), device)
+    check_memory(batch_memory(plans), device, f"a batch of {len(plans)} fits")
     peak = PeakMemory(device)
     peak.start()
     members = [prepare(signal, plan.config, plan) for plan in plans]

@@ -12,8 +12,9 @@ The embedding is applied once per fit, here, never per step. Two layouts:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -103,9 +104,9 @@ class FlatProblem:
 
         Structured rows ``X = S B`` give their SR through ``Z`` with ``Z^T Z = X^T X``.
         """
-        inputs = self.train_inputs
-        matrix = inputs.gram_root() if isinstance(inputs, SparseFeatures) else inputs
-        return stable_rank(matrix), first_axis_distance_preservation(self)
+        return _defined(_rows_stable_rank, self.train_inputs), _defined(
+            first_axis_distance_preservation, self
+        )
 
 
 @dataclass
@@ -168,8 +169,28 @@ class GridProblem:
 
         ``SR(A (x) B) = SR(A) SR(B)``: Frobenius and spectral norms both multiply.
         """
-        sr = math.prod(stable_rank(factor) for factor in self.train_inputs)
-        return sr, first_axis_distance_preservation(self)
+        sr = math.prod(_defined(stable_rank, factor) for factor in self.train_inputs)
+        return sr, _defined(first_axis_distance_preservation, self)
+
+
+def _rows_stable_rank(inputs: Tensor | SparseFeatures) -> float:
+    """SR of embedded rows; structured rows through their Gram root, or densely where the
+    root's eigen-solver does not converge (many repeated eigenvalues)."""
+    if not isinstance(inputs, SparseFeatures):
+        return stable_rank(inputs)
+    try:
+        return stable_rank(inputs.gram_root())
+    except torch.linalg.LinAlgError:
+        return stable_rank(inputs.to_dense())
+
+
+def _defined(metric: Callable[[Any], float], argument: Any) -> float:
+    """``metric(argument)``, or NaN where it is undefined (an all-zero embedded matrix, a
+    grid row whose embedding is zero): a fit's result does not depend on its analysis."""
+    try:
+        return metric(argument)
+    except ValueError:
+        return math.nan
 
 
 def first_axis_distance_preservation(problem: FlatProblem | GridProblem) -> float:

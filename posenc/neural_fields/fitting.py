@@ -36,7 +36,7 @@ from posenc.neural_fields.embedded import (
     solve_linear_closed_form,
     solve_separable_closed_form,
 )
-from posenc.neural_fields.memory import PeakMemory, check_memory
+from posenc.neural_fields.memory import PeakMemory
 from posenc.neural_fields.models import SeparableField
 from posenc.neural_fields.pipeline import (
     PreparedFit,
@@ -97,7 +97,6 @@ def fit(
     """
     plan = plan_fit(signal, config)
     device = torch.device(config.device)
-    check_memory(plan.estimated_bytes, device)
     peak = PeakMemory(device)
     peak.start()
     prepared = prepare(signal, config, plan)

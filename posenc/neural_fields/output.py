@@ -24,11 +24,12 @@ def save_fit(result: FitResult, out_dir: Path, *, checkpoint: bool = False) -> P
     The folder appears whole or not at all.
     """
     with staged_folder(Path(out_dir)) as staging:
-        _write_files(result, staging, checkpoint)
+        write_fit_files(result, staging, checkpoint)
     return Path(out_dir)
 
 
-def _write_files(result: FitResult, folder: Path, checkpoint: bool) -> None:
+def write_fit_files(result: FitResult, folder: Path, checkpoint: bool = False) -> None:
+    """The files of :func:`save_fit`, written into the existing ``folder``."""
     write_json(folder / "metrics.json", result.metrics())
     write_json(folder / "config.json", result.config.to_dict())
     if result.signal.ndim == 1:

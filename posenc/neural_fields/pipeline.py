@@ -7,7 +7,8 @@
 
 - :func:`plan_fit` decides what the fit will hold before anything large is allocated: the
   train/test split, the first layer's form (:mod:`posenc.neural_fields.sparse`) and the
-  estimated memory (:mod:`posenc.neural_fields.memory`);
+  estimated memory (:mod:`posenc.neural_fields.memory`), from the signal or only its shape
+  (:func:`probe_config_signal`: a file's header), and refuses a fit that cannot fit;
 - :func:`prepare` builds everything a fit trains on: the seeded embedding, the embedded
   problem (training and test rows, embedded once) and the initialised model;
 - training is :func:`posenc.neural_fields.fitting.train_adam` or the closed form for one fit,
@@ -22,17 +23,40 @@ the same code.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from posenc.config import FitConfig, check_device
-from posenc.data import Signal, Split, is_signal_spec, load_source, make_split
-from posenc.embeddings import AxisEmbedding, Embedding, embedding_class, make_embedding
+from posenc.data import (
+    Signal,
+    SignalShape,
+    Split,
+    coordinate_grid,
+    is_signal_spec,
+    load_source,
+    make_split,
+    probe_source,
+    split_sizes,
+)
+from posenc.embeddings import (
+    AxisEmbedding,
+    Embedding,
+    declare_embedding,
+    embedding_class,
+    make_embedding,
+)
 from posenc.neural_fields.embedded import FlatProblem, GridProblem
-from posenc.neural_fields.memory import check_memory, estimate_fit_bytes
+from posenc.neural_fields.memory import (
+    MemoryEstimate,
+    MemoryPart,
+    check_memory,
+    estimate_fit_memory,
+)
 from posenc.neural_fields.models import build_model
 from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
 from posenc.neural_fields.sparse import FirstLayerPlan, plan_first_layer
@@ -42,17 +66,23 @@ from posenc.neural_fields.sparse import FirstLayerPlan, plan_first_layer
 class FitPlan:
     """What a fit will hold, decided before anything large is allocated.
 
-    ``first_layer`` is the resolved form (never ``auto``), ``estimated_bytes`` the memory the
-    fit will hold at once, ``rows_bytes`` the part of it that the embedded training and test
-    rows take in that form, ``embedded_matrix_bytes`` the size of the dense training matrix.
+    ``first_layer`` is the resolved form (never ``auto``), ``memory`` the estimate of what
+    the fit holds at its peak, ``rows_bytes`` the part of it that the embedded training and
+    test rows take in that form, ``embedded_matrix_bytes`` the size of the dense training
+    matrix.
     """
 
     config: FitConfig
     split: Split
     first_layer: FirstLayerPlan
-    estimated_bytes: int
+    memory: MemoryEstimate
     rows_bytes: int
     embedded_matrix_bytes: int
+
+    @property
+    def estimated_bytes(self) -> int:
+        """The estimated peak memory of the fit."""
+        return self.memory.total
 
 
 @dataclass
@@ -78,50 +108,78 @@ class PreparedFit:
 
 
 def load_config_signal(config: FitConfig) -> Signal:
-    """Load ``config.signal``; ``size`` and ``gray`` apply to images, not to 1D signals."""
+    """Load ``config.signal``; ``size`` and ``gray`` apply to images, not to 1D signals.
+
+    Refused (``ValueError``) before anything is decoded if loading would need more memory
+    than is free (the file's header gives its size).
+    """
+    shape = probe_config_signal(config)
+    lower = "--size or a smaller image" if shape.ndim > 1 else "a shorter signal"
+    loading = MemoryPart("loading the signal", shape.load_bytes, lower)
+    check_memory(MemoryEstimate((), (loading,)), torch.device("cpu"), f"loading {config.signal!r}")
     if is_signal_spec(config.signal):
         return load_source(config.signal)
     return load_source(config.signal, size=config.size, gray=config.gray)
 
 
-def plan_fit(signal: Signal, config: FitConfig) -> FitPlan:
+def probe_config_signal(config: FitConfig) -> SignalShape:
+    """The shape :func:`load_config_signal` will give, from the file's header or the spec."""
+    if is_signal_spec(config.signal):
+        return probe_source(config.signal)
+    return probe_source(config.signal, size=config.size, gray=config.gray)
+
+
+def plan_fit(signal: Signal | SignalShape, config: FitConfig) -> FitPlan:
     """The split, first-layer form and memory estimate of fitting ``signal`` as ``config``
-    says, from an unnormalised copy of the embedding (cheap to build)."""
+    says; ``signal`` may be only its shape (:func:`probe_config_signal`).
+
+    Planned from the declared embedding (:meth:`~posenc.embeddings.Embedding.declared`) and
+    a model on the meta device, so it costs the same whatever their sizes. Raises
+    ``ValueError`` (naming the flag to change) if the fit cannot fit in the device's free
+    memory: first from the sizes alone, before the split and the coordinates are made, then
+    with the embedded rows in the form that will run.
+    """
     check_device(config.device)
+    shape = signal if isinstance(signal, SignalShape) else SignalShape.of(signal)
+    device = torch.device(config.device)
+    declared = declared_embedding(config, shape.ndim)
+    counts = split_sizes(shape.grid_shape, config.split, fraction=config.split_fraction)
+    parameters = count_model_parameters(config, declared, shape)
+    what = f"this fit of {config.signal!r}"
+    check_memory(estimate_fit_memory(config, declared, shape, counts, parameters), device, what)
     split = make_split(
-        signal.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
+        shape.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
     )
-    unnormalised = build_embedding(config, signal.ndim, normalization="none")
     if config.solver == "adam":
-        coords = signal.coordinates()[split.train]
-        first_layer = plan_first_layer(config.first_layer, config.model, unnormalised, coords)
+        coords = coordinate_grid(shape.grid_shape)[split.train]
+        first_layer = plan_first_layer(config.first_layer, config.model, declared, coords)
     else:  # closed-form solvers work on the dense embedded matrix
         first_layer = FirstLayerPlan("dense")
+    memory = estimate_fit_memory(config, declared, shape, counts, parameters, first_layer)
+    check_memory(memory, device, what)
     rows_bytes = sum(
-        first_layer.embedded_bytes(unnormalised, len(indices))
-        for indices in (split.train, split.test)
+        first_layer.embedded_bytes(declared, len(indices)) for indices in (split.train, split.test)
     )
     return FitPlan(
         config=config,
         split=split,
         first_layer=first_layer,
-        estimated_bytes=estimate_fit_bytes(config, unnormalised, split, first_layer),
+        memory=memory,
         rows_bytes=rows_bytes,
-        embedded_matrix_bytes=unnormalised.embedded_bytes(len(split.train)),
+        embedded_matrix_bytes=declared.embedded_bytes(len(split.train)),
     )
 
 
 def prepare(signal: Signal, config: FitConfig, plan: FitPlan | None = None) -> PreparedFit:
     """Seed, embed and build the model for one fit.
 
-    Without ``plan`` the fit is planned here and refused (``ValueError``) if its estimated
-    memory exceeds what the device has free; a caller preparing several fits at once plans
-    them and checks their sum itself. The torch seed is set to ``config.seed`` first, so the
-    model's initial weights depend on the seed alone.
+    Without ``plan`` the fit is planned here, and refused (``ValueError``) if it cannot fit
+    in memory; a caller preparing several fits at once plans them and checks their sum
+    itself. The torch seed is set to ``config.seed`` first, so the model's initial weights
+    depend on the seed alone.
     """
     if plan is None:
         plan = plan_fit(signal, config)
-        check_memory(plan.estimated_bytes, torch.device(config.device))
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     start = time.perf_counter()
@@ -184,7 +242,32 @@ def evaluate(
     )
 
 
-def build_config_model(config: FitConfig, embedding: Embedding, signal: Signal) -> nn.Module:
+def count_model_parameters(
+    config: FitConfig, embedding: Embedding, signal: Signal | SignalShape
+) -> tuple[int, int]:
+    """Parameters of :func:`build_config_model`'s model, and of its first weight (the one
+    the embedding feeds), built on the meta device: no memory, at any size."""
+    in_features = embedding.factor_dim if embedding.separable else embedding.out_dim
+    return _parameter_counts(config.model, in_features, signal.channels, config.depth,
+                             config.width, signal.ndim)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _parameter_counts(
+    model: str, in_features: int, channels: int, depth: int, width: int, ndim: int
+) -> tuple[int, int]:
+    with torch.device("meta"):
+        built = build_model(
+            model, in_features=in_features, out_channels=channels, depth=depth, width=width,
+            sigmoid=False, in_dim=ndim,
+        )  # fmt: skip
+    sizes = [parameter.numel() for parameter in built.parameters()]
+    return sum(sizes), sizes[0]
+
+
+def build_config_model(
+    config: FitConfig, embedding: Embedding, signal: Signal | SignalShape
+) -> nn.Module:
     """The configured model for ``embedding``'s features of ``signal``, in the config's dtype
     (on the CPU; move it to the device). Its initial weights follow the torch seed."""
     return build_model(
@@ -203,16 +286,26 @@ def build_embedding(config: FitConfig, in_dim: int, normalization: str | None = 
     """The configured embedding; the run's seed also seeds random embeddings (RFF, noise)
     unless ``embedding_params`` sets ``seed`` itself. ``normalization`` overrides the
     config's."""
+    return make_embedding(config.embedding, **_embedding_arguments(config, in_dim, normalization))
+
+
+def declared_embedding(config: FitConfig, in_dim: int) -> Embedding:
+    """:func:`build_embedding`'s embedding declared, not built: its sizes at no cost."""
+    return declare_embedding(config.embedding, **_embedding_arguments(config, in_dim, None))
+
+
+def _embedding_arguments(
+    config: FitConfig, in_dim: int, normalization: str | None
+) -> dict[str, Any]:
     params = dict(config.embedding_params)
     if "seed" in embedding_class(config.embedding).parameter_names():
         params.setdefault("seed", config.seed)
-    return make_embedding(
-        config.embedding,
-        in_dim=in_dim,
-        normalization=normalization or config.normalization,
-        dtype=config.torch_dtype,
+    return {
         **params,
-    )
+        "in_dim": in_dim,
+        "normalization": normalization or config.normalization,
+        "dtype": config.torch_dtype,
+    }
 
 
 def synchronize(device: torch.device) -> None:

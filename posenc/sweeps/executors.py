@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import queue
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -21,9 +21,11 @@ from posenc.sweeps.jobs import (
     DEFAULT_MAX_BATCH_BYTES,
     Executor,
     Job,
+    JobClaim,
     JobSteps,
     RunOutcome,
     RunTask,
+    claimed,
     failed_outcome,
     plan_jobs,
     run_job,
@@ -41,7 +43,7 @@ class SequentialExecutor(Executor):
         self.progress = progress
 
     def execute_jobs(
-        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+        self, jobs: Iterable[Job], on_steps: JobSteps | None = None
     ) -> Iterator[RunOutcome]:
         for job in jobs:
             yield from run_job(job, self.progress, on_steps=on_steps)
@@ -67,35 +69,41 @@ class ProcessPoolExecutor(Executor):
         self.report_seconds = report_seconds
 
     def execute_jobs(
-        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+        self, jobs: Iterable[Job], on_steps: JobSteps | None = None
     ) -> Iterator[RunOutcome]:
-        if not jobs:
-            return
+        pending = iter(jobs)
         context = multiprocessing.get_context("spawn")
         steps = context.Queue() if on_steps is not None else None
-        pool = futures.ProcessPoolExecutor(
-            max_workers=min(self.workers, len(jobs)),
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(self.threads, steps, self.report_seconds),
-        )
-        submitted = {pool.submit(_run_reporting, job): job for job in jobs}
-        waiting = set(submitted)
+        pool: futures.ProcessPoolExecutor | None = None
+        running: dict[futures.Future, Job] = {}
         try:
-            while waiting:
-                done, waiting = futures.wait(
-                    waiting, timeout=REPORT_SECONDS, return_when=futures.FIRST_COMPLETED
+            while True:
+                while len(running) < self.workers and (job := next(pending, None)) is not None:
+                    if pool is None:  # started only once there is a job to run
+                        pool = futures.ProcessPoolExecutor(
+                            max_workers=self.workers,
+                            mp_context=context,
+                            initializer=_start_worker,
+                            initargs=(self.threads, steps, self.report_seconds),
+                        )
+                    running[pool.submit(_run_reporting, job)] = job
+                if not running:
+                    return
+                done, _ = futures.wait(
+                    running, timeout=REPORT_SECONDS, return_when=futures.FIRST_COMPLETED
                 )
                 _pass_on(steps, on_steps)
                 for future in done:
-                    yield from _outcomes(future, submitted[future])
+                    yield from _outcomes(future, running.pop(future))
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             if steps is not None:
                 steps.close()
 
 
 def _outcomes(future: futures.Future, job: Job) -> list[RunOutcome]:
+    """The outcomes of a finished job; every run failed if its worker process died."""
     started = time.time()
     try:
         return future.result()
@@ -174,14 +182,24 @@ class BatchedExecutor(Executor):
         self.max_batch_bytes = max_batch_bytes
         self.parallel = parallel
 
+    def start(self) -> None:
+        self.inner.start()
+
+    def stop(self) -> None:
+        self.inner.stop()
+
     def execute(
-        self, tasks: Sequence[RunTask], on_steps: JobSteps | None = None
+        self,
+        tasks: Sequence[RunTask],
+        *,
+        claim: JobClaim | None = None,
+        on_steps: JobSteps | None = None,
     ) -> Iterator[RunOutcome]:
         jobs = plan_jobs(tasks, self.max_batch_bytes, self.parallel)
-        return self.inner.execute_jobs(jobs, on_steps)
+        return self.inner.execute_jobs(claimed(jobs, claim), on_steps)
 
     def execute_jobs(
-        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+        self, jobs: Iterable[Job], on_steps: JobSteps | None = None
     ) -> Iterator[RunOutcome]:
         return self.inner.execute_jobs(jobs, on_steps)
 

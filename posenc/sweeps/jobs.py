@@ -27,7 +27,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,6 +183,11 @@ def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+JobClaim = Callable[[Job], Job]
+"""Called on each job just before it starts; returns the tasks this process may compute
+(the job itself, a part of it, or nothing): how processes sharing a sweep split its runs."""
+
+
 class Executor(abc.ABC):
     """Computes jobs and yields one :class:`RunOutcome` per task as jobs finish.
 
@@ -191,17 +196,40 @@ class Executor(abc.ABC):
     finished run.
     """
 
+    def start(self) -> None:  # noqa: B027 - most executors need no start
+        """Check that the executor can run (connect to a cluster, say) before the sweep
+        writes anything; a ``ValueError`` or ``OSError`` says why not, in one line."""
+
+    def stop(self) -> None:  # noqa: B027 - most executors hold nothing between calls
+        """Let go of what :meth:`start` took (a cluster connection)."""
+
     def execute(
-        self, tasks: Sequence[RunTask], on_steps: JobSteps | None = None
+        self,
+        tasks: Sequence[RunTask],
+        *,
+        claim: JobClaim | None = None,
+        on_steps: JobSteps | None = None,
     ) -> Iterator[RunOutcome]:
-        """Compute ``tasks``, each as its own job."""
-        return self.execute_jobs([(task,) for task in tasks], on_steps)
+        """Compute ``tasks``, each as its own job, passing each through ``claim``."""
+        return self.execute_jobs(claimed([(task,) for task in tasks], claim), on_steps)
 
     @abc.abstractmethod
     def execute_jobs(
-        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+        self, jobs: Iterable[Job], on_steps: JobSteps | None = None
     ) -> Iterator[RunOutcome]:
-        """Compute ``jobs`` (each by :func:`run_job`); yield outcomes as they finish."""
+        """Compute ``jobs`` (each by :func:`run_job`); yield outcomes as they finish.
+
+        Jobs are taken from ``jobs`` only when one can start (a worker is free), so that a
+        claim is made when its runs are about to be fitted.
+        """
+
+
+def claimed(jobs: Iterable[Job], claim: JobClaim | None) -> Iterator[Job]:
+    """``jobs`` passed through ``claim``, lazily; jobs left empty are skipped."""
+    for job in jobs:
+        kept = job if claim is None else claim(job)
+        if kept:
+            yield kept
 
 
 def plan_jobs(
@@ -237,9 +265,9 @@ def _split_group(group: list[RunTask], max_batch_bytes: int, parallel: int) -> l
         return [tuple(group)]
     try:
         signal = load_signal(group[0].config)
-    except ValueError:  # the runs will fail one by one, each recording why
+        size = batch_bytes(plan_batch(signal, [task.config for task in group]))
+    except (ValueError, OSError):  # the runs will fail one by one, each recording why
         return [(task,) for task in group]
-    size = batch_bytes(plan_batch(signal, [task.config for task in group]))
     parts = min(len(group), max(math.ceil(size / max_batch_bytes), min(parallel, len(group))))
     bounds = np.linspace(0, len(group), parts + 1).round().astype(int)
     return [tuple(group[start:stop]) for start, stop in itertools.pairwise(bounds.tolist())]

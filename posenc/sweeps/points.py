@@ -46,9 +46,9 @@ def load_points(folder: Path) -> list[SweepPoint]:
     """The finished runs of the sweep in ``folder`` (``ValueError`` if there is no store)."""
     folder = Path(folder)
     path = folder / STORE_NAME
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"{str(folder)!r} is not a sweep folder (it has no {STORE_NAME})")
-    with ResultStore(path) as store:
+    with ResultStore(path, create=False) as store:
         rows = store.rows(FINISHED)
     return [_point(folder, row) for row in rows if _plottable(row)]
 

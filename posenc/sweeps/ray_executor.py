@@ -17,17 +17,26 @@ with the local executors, whatever happened on the cluster.
   whose worker process or node dies is retried by Ray up to ``max_retries`` times; if it still
   does not complete, each of its runs is a ``failed`` outcome carrying Ray's error, and the
   sweep goes on (running the sweep again retries them).
+- **Connecting.** :meth:`RayExecutor.start` connects before the sweep writes anything; a
+  cluster that does not answer or refuses the token (Ray's token authentication: the
+  ``RAY_AUTH_MODE`` and ``RAY_AUTH_TOKEN`` variables or ``~/.ray/auth_token``) is one
+  ``ConnectionError`` line. What Ray's core writes to the process's stderr while connecting
+  is kept out of the terminal and read for the reason.
+- **Claims.** Jobs are submitted as slots free up (at most ``jobs`` or the cluster's slots in
+  flight), so that processes sharing a sweep claim runs only when they can start them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
+import sys
+import tempfile
 import time
-from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import torch
 
@@ -36,9 +45,11 @@ from posenc.sweeps.jobs import (
     DEFAULT_MAX_BATCH_BYTES,
     Executor,
     Job,
+    JobClaim,
     JobSteps,
     RunOutcome,
     RunTask,
+    claimed,
     failed_outcome,
     load_signal,
     plan_jobs,
@@ -49,6 +60,10 @@ from posenc.sweeps.jobs import (
 MISSING_EXTRA = "the ray executor needs the 'ray' extra: pip install 'posenc[ray]'"
 CONNECT_TIMEOUT_SECONDS = 10.0
 """How long a ``HOST:PORT`` address may take to accept a connection before it is refused."""
+TOKEN_HELP = (
+    "for a cluster with token authentication set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN "
+    "(the head's `ray get-auth-token`), or copy its token to ~/.ray/auth_token"
+)
 
 
 def import_ray() -> Any:
@@ -101,46 +116,71 @@ class RayExecutor(Executor):
         self.gpus_per_job = gpus_per_job
         self.max_retries = max_retries
         self.max_batch_bytes = max_batch_bytes
+        self._connected_here = False
+
+    def start(self) -> None:
+        """Connect to the cluster (or start the local instance) unless this process is
+        connected already; ``ConnectionError`` in one line if it cannot."""
+        ray = self.ray
+        if ray.is_initialized():
+            return
+        where = "a local Ray instance" if self.address is None else f"Ray cluster {self.address}"
+        with _stderr_kept_aside() as captured:
+            try:
+                if self.address is None:
+                    ray.init(address="local", include_dashboard=False)
+                else:
+                    ray.init(address=self.address)
+            except Exception as error:
+                problem = _connection_problem(error, _read(captured))
+                raise ConnectionError(f"{where}: {problem}") from None
+        self._connected_here = True
+
+    def stop(self) -> None:
+        """Disconnect (or stop the local instance) if :meth:`start` connected."""
+        if self._connected_here:
+            self.ray.shutdown()
+            self._connected_here = False
 
     def execute(
-        self, tasks: Sequence[RunTask], on_steps: JobSteps | None = None
+        self,
+        tasks: Sequence[RunTask],
+        *,
+        claim: JobClaim | None = None,
+        on_steps: JobSteps | None = None,
     ) -> Iterator[RunOutcome]:
         """Group ``tasks`` into jobs for the cluster's size, then run them (``on_steps`` is
         not called: a Ray task reports when it finishes)."""
         if not tasks:
             return
         with self._connected():
+            gpu = _uses_gpu(tasks[0].config.device)
+            if gpu and not self.ray.cluster_resources().get("GPU"):
+                raise ValueError(f"device {tasks[0].config.device!r}: the Ray cluster has no GPU")
             if self.batch:
-                parts = self.jobs or self._slots(_uses_gpu(tasks[0].config.device))
+                parts = self.jobs or self._slots(gpu)
                 jobs = plan_jobs(tasks, self.max_batch_bytes, parts)
             else:
                 jobs = [(task,) for task in tasks]
-            yield from self._run(jobs)
+            yield from self._run(claimed(jobs, claim), self.jobs or self._slots(gpu))
 
     def execute_jobs(
-        self, jobs: Sequence[Job], on_steps: JobSteps | None = None
+        self, jobs: Iterable[Job], on_steps: JobSteps | None = None
     ) -> Iterator[RunOutcome]:
-        if not jobs:
-            return
         with self._connected():
-            yield from self._run(jobs)
+            yield from self._run(jobs, self.jobs or self._slots(False))
 
     @contextmanager
     def _connected(self) -> Iterator[None]:
-        """Connect to (or start) Ray unless this process already is; disconnect (or stop the
-        instance) at the end only if this call connected."""
-        ray = self.ray
-        if ray.is_initialized():
+        """Connected for the block: by :meth:`start` if not yet, then disconnected again."""
+        if self.ray.is_initialized():
             yield
             return
-        if self.address is None:
-            ray.init(address="local", include_dashboard=False)
-        else:
-            ray.init(address=self.address)
+        self.start()
         try:
             yield
         finally:
-            ray.shutdown()
+            self.stop()
 
     def _slots(self, gpu: bool) -> int:
         """Jobs the cluster runs at once: its CPUs (or GPUs) over each job's share."""
@@ -149,21 +189,16 @@ class RayExecutor(Executor):
             return max(1, int(resources.get("GPU", 0) // self.gpus_per_job))
         return max(1, int(resources.get("CPU", 1) // self.cpus_per_job))
 
-    def _run(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
+    def _run(self, jobs: Iterable[Job], limit: int) -> Iterator[RunOutcome]:
+        """Submit jobs while fewer than ``limit`` run; yield outcomes as tasks complete."""
         ray = self.ray
-        gpu_devices = sorted(
-            {job[0].config.device for job in jobs if _uses_gpu(job[0].config.device)}
-        )
-        if gpu_devices and not ray.cluster_resources().get("GPU"):
-            raise ValueError(f"device {gpu_devices[0]!r}: the Ray cluster has no GPU")
         remote = ray.remote(compute_job)
-        signals = self._share_signals(jobs)
-        queue = deque(jobs)
+        pending = iter(jobs)
+        signals: dict[tuple, Any] = {}
         running: dict[Any, tuple[Job, float]] = {}
 
         def submit() -> None:
-            while queue and (self.jobs is None or len(running) < self.jobs):
-                job = queue.popleft()
+            while len(running) < limit and (job := next(pending, None)) is not None:
                 gpu = _uses_gpu(job[0].config.device)
                 options = remote.options(
                     num_cpus=self.cpus_per_job,
@@ -171,7 +206,8 @@ class RayExecutor(Executor):
                     max_retries=self.max_retries,
                     retry_exceptions=False,
                 )
-                ref = options.remote(job, signals.get(signal_key(job[0].config)), self.cpus_per_job)
+                signal = self._shared_signal(signals, job)
+                ref = options.remote(job, signal, self.cpus_per_job)
                 running[ref] = (job, time.time())
 
         try:
@@ -185,22 +221,17 @@ class RayExecutor(Executor):
             for ref in running:
                 ray.cancel(ref, force=True)
 
-    def _share_signals(self, jobs: Sequence[Job]) -> dict[tuple, Any]:
-        """Each distinct signal of ``jobs`` loaded here once and put in the object store.
-
-        A signal that fails to load is not shared: its runs load it on the worker and fail
-        there, each with its own error.
-        """
-        shared: dict[tuple, Any] = {}
-        for job in jobs:
-            key = signal_key(job[0].config)
-            if key in shared:
-                continue
+    def _shared_signal(self, shared: dict[tuple, Any], job: Job) -> Any:
+        """The signal of ``job`` loaded here once and put in the object store (``None`` if
+        it fails to load: its runs then load it on the worker and fail there, each with its
+        own error)."""
+        key = signal_key(job[0].config)
+        if key not in shared:
             try:
                 shared[key] = self.ray.put(load_signal(job[0].config))
             except (ValueError, OSError):
                 shared[key] = None
-        return shared
+        return shared[key]
 
     def _outcomes(self, ref: Any, job: Job, submitted: float) -> list[RunOutcome]:
         try:
@@ -226,6 +257,36 @@ def _on_assigned_gpu(task: RunTask) -> RunTask:
 
 def _uses_gpu(device: str) -> bool:
     return device.startswith("cuda")
+
+
+@contextmanager
+def _stderr_kept_aside() -> Iterator[IO[bytes]]:
+    """Route the process's file descriptor 2 (where Ray's core logs) to a temporary file
+    for the block; yield the file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _read(captured: IO[bytes]) -> str:
+    captured.seek(0)
+    return captured.read().decode(errors="replace")
+
+
+def _connection_problem(error: Exception, log: str) -> str:
+    """One line saying why connecting failed: authentication, or Ray's own first line."""
+    text = f"{log}\n{error}"
+    if any(word in text for word in ("InvalidAuthToken", "Unauthenticated", "authentication")):
+        return f"the cluster refused the authentication token; {TOKEN_HELP}"
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    return f"cannot connect ({type(error).__name__}: {first})"
 
 
 def check_reachable(address: str) -> None:

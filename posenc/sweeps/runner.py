@@ -10,15 +10,23 @@ A sweep folder holds:
 - ``figures/*.png``, ``results.csv``, ``results.json``: drawn and exported from the store
   (:mod:`posenc.sweeps.figures`).
 
-The driver computes the list of run keys, skips those the store has as ``finished`` (a
-failed run is tried again), hands the rest to an executor and writes each outcome to the
-store as it arrives. A run is therefore in the store exactly when it finished; killing the
-process at any moment loses at most the runs in flight.
+The driver checks the folder and opens and checks the store before it writes anything
+(a damaged store is refused, or moved aside with ``repair``), starts the executor (a Ray
+cluster is connected here), then computes the list of run keys, skips those the store has as
+``finished`` (a failed run is tried again), hands the rest to the executor and writes each
+outcome to the store as it arrives. A run is therefore in the store exactly when it
+finished; killing the process at any moment loses at most the runs in flight.
+
+Processes that run the same sweep on one folder share it: each job's runs are claimed in the
+store just before it starts (:mod:`posenc.sweeps.claims`), so every run is fitted by one
+process; a process that has nothing left to claim waits for the runs others hold, and takes
+over those of a process that died.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +38,20 @@ from matplotlib.image import imsave
 from posenc import __version__
 from posenc.files import atomic_path, write_text
 from posenc.progress import progress_bar
-from posenc.sweeps.jobs import Executor, RunOutcome, RunTask
+from posenc.sweeps.claims import LEASE_SECONDS, WAIT_SECONDS, ClaimOwner, Heartbeat
+from posenc.sweeps.jobs import Executor, Job, RunOutcome, RunTask
 from posenc.sweeps.keys import runs_key
 from posenc.sweeps.spec import SweepRun, SweepSpec
-from posenc.sweeps.store import FAILED, FINISHED, STORE_NAME, ResultStore, RunRecord
+from posenc.sweeps.store import (
+    FAILED,
+    FINISHED,
+    STORE_NAME,
+    Repair,
+    ResultStore,
+    RunRecord,
+    check_store,
+    repair_store,
+)
 from posenc.sweeps.sweep_file import to_toml
 from posenc.tracking import TrackedGroup, close_all, log_fit_record
 
@@ -52,15 +70,15 @@ class SweepSummary:
     finished: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     """``(run label, error)`` of every run that failed in this call."""
+    by_others: int = 0
+    """Runs that other processes sharing the folder finished during this call."""
+    repair: Repair | None = None
+    """What ``repair`` did to the store, if it was asked for."""
 
 
-def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> None:
-    """Create ``folder`` for ``spec`` (or check that it already holds this very sweep) and
-    write ``sweep.toml`` and ``sweep.json``.
-
-    Raises ``ValueError`` if ``folder`` is a file, a non-empty folder that is not a sweep
-    folder, or the folder of a different sweep.
-    """
+def check_folder(folder: Path, runs: Sequence[SweepRun]) -> None:
+    """Raise ``ValueError`` if ``folder`` is a file, a non-empty folder that is not a sweep
+    folder, or the folder of a different sweep; write nothing."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"output folder {str(folder)!r} is a file")
@@ -72,7 +90,19 @@ def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> N
             f"output folder {str(folder)!r} is not empty and holds no {SPEC_JSON}: "
             "not a sweep folder"
         )
-    folder.mkdir(parents=True, exist_ok=True)
+
+
+def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> None:
+    """Create ``folder`` for ``spec`` (or check that it already holds this very sweep) and
+    write ``sweep.toml`` and ``sweep.json``; raises as :func:`check_folder`."""
+    folder = Path(folder)
+    check_folder(folder, runs)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(
+            f"output folder {str(folder)!r} cannot be created: {error.strerror or error}"
+        ) from None
     description = {
         "posenc_version": __version__,
         "key": runs_key([run.key for run in runs]),
@@ -82,7 +112,7 @@ def prepare_folder(spec: SweepSpec, folder: Path, runs: Sequence[SweepRun]) -> N
         ],
     }
     write_text(folder / SPEC_TOML, to_toml(spec.to_mapping()))
-    write_text(spec_file, json.dumps(description, indent=1) + "\n")
+    write_text(folder / SPEC_JSON, json.dumps(description, indent=1) + "\n")
 
 
 def _check_same_sweep(folder: Path, spec_file: Path, runs: Sequence[SweepRun]) -> None:
@@ -105,9 +135,15 @@ def run_sweep(
     executor: Executor,
     *,
     progress: bool | None = None,
+    repair: bool = False,
     tracking: TrackedGroup | None = None,
 ) -> SweepSummary:
     """Run every run of ``spec`` not yet finished in ``folder``; write each as it ends.
+
+    Before anything is written the folder and its store are checked (``ValueError`` for a
+    damaged store, unless ``repair`` moves it aside and keeps its readable finished runs:
+    :func:`~posenc.sweeps.store.repair_store`) and the executor is started. Runs are
+    claimed job by job, so other processes running the same sweep on ``folder`` share them.
 
     ``progress``: the sweep's bar (``None``: in a terminal or a notebook), counting runs and
     the parts of runs trained so far where the executor reports training steps.
@@ -116,27 +152,87 @@ def run_sweep(
     """
     folder = Path(folder)
     runs = spec.runs()
-    prepare_folder(spec, folder, runs)
-    by_key = {run.key: run for run in runs}
-    with ResultStore(folder / STORE_NAME) as store:
-        done = store.keys(FINISHED) & set(by_key)
-        pending = [RunTask(run.key, run.config) for run in runs if run.key not in done]
-        summary = SweepSummary(folder, len(runs), len(done))
-        bar = RunsBar(by_key, len(done), progress)
-        for outcome in executor.execute(pending, bar.trained):
-            run = by_key[outcome.task.key]
-            record = outcome_record(folder, run, outcome)
-            store.record(record)
-            if outcome.status == FINISHED and outcome.metrics is not None:
-                summary.finished += 1
-                bar.finished(run, f"{run.label}: test {outcome.metrics['test_psnr']:.2f} dB")
-                if tracking is not None:
-                    track_outcome(tracking, folder, run, outcome.metrics, record)
-            else:
-                summary.failed.append((run.label, outcome.error or ""))
-                bar.finished(run, f"{run.label}: failed")
-        bar.close()
+    check_folder(folder, runs)
+    path = folder / STORE_NAME
+    repaired = repair_store(path, {run.key for run in runs}) if repair else None
+    if path.exists():
+        check_store(path).close()
+    executor.start()
+    try:
+        prepare_folder(spec, folder, runs)
+        with ResultStore(path) as store:
+            summary = _run(store, folder, runs, executor, progress, tracking)
+    finally:
+        executor.stop()
+    summary.repair = repaired
     return summary
+
+
+def _run(
+    store: ResultStore,
+    folder: Path,
+    runs: Sequence[SweepRun],
+    executor: Executor,
+    progress: bool | None,
+    tracking: TrackedGroup | None,
+) -> SweepSummary:
+    """Claim, fit and record the runs not finished yet, until none is left to this process."""
+    owner = ClaimOwner.current()
+    by_key = {run.key: run for run in runs}
+    finished = store.keys(FINISHED) & set(by_key)
+    summary = SweepSummary(folder, len(runs), len(finished))
+    attempted: set[str] = set()
+
+    def claim(job: Job) -> Job:
+        held = set(store.claim([task.key for task in job], owner, LEASE_SECONDS))
+        attempted.update(held)
+        return tuple(task for task in job if task.key in held)
+
+    bar = RunsBar(by_key, finished, progress)
+    try:
+        with Heartbeat(store.path, owner):
+            while True:
+                left = [key for key in by_key if key not in finished and key not in attempted]
+                if not left:
+                    break
+                free = store.claimable(left, owner, LEASE_SECONDS)
+                if not free:  # every run left is another live process's: wait for them
+                    bar.note(f"{len(left)} run(s) running in other processes")
+                    time.sleep(WAIT_SECONDS)
+                else:
+                    tasks = [RunTask(key, by_key[key].config) for key in free]
+                    for outcome in executor.execute(tasks, claim=claim, on_steps=bar.trained):
+                        run = by_key[outcome.task.key]
+                        _record(store, folder, run, outcome, summary, bar, tracking)
+                finished = store.keys(FINISHED) & set(by_key)
+                bar.finished_elsewhere(finished)
+    finally:
+        store.release(owner)
+        bar.close()
+    summary.by_others = len(finished) - summary.already_finished - summary.finished
+    return summary
+
+
+def _record(
+    store: ResultStore,
+    folder: Path,
+    run: SweepRun,
+    outcome: RunOutcome,
+    summary: SweepSummary,
+    bar: RunsBar,
+    tracking: TrackedGroup | None,
+) -> None:
+    """Write one outcome (its row releases the run's claim), count it and track it."""
+    record = outcome_record(folder, run, outcome)
+    store.record(record)
+    if outcome.status == FINISHED and outcome.metrics is not None:
+        summary.finished += 1
+        bar.finished(run, f"{run.label}: test {outcome.metrics['test_psnr']:.2f} dB")
+        if tracking is not None:
+            track_outcome(tracking, folder, run, outcome.metrics, record)
+    else:
+        summary.failed.append((run.label, outcome.error or ""))
+        bar.finished(run, f"{run.label}: failed")
 
 
 class RunsBar:
@@ -146,12 +242,13 @@ class RunsBar:
 
     FORMAT = "{l_bar}{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}{postfix}]"
 
-    def __init__(self, runs: dict[str, SweepRun], done: int, progress: bool | None) -> None:
+    def __init__(self, runs: dict[str, SweepRun], done: set[str], progress: bool | None) -> None:
         self.runs = runs
         self.trained_fraction: dict[str, float] = {}
         self.ended: set[str] = set()
+        self.counted_before = set(done)
         self.bar = progress_bar(
-            progress, total=len(runs), initial=done, desc="sweep", bar_format=self.FORMAT
+            progress, total=len(runs), initial=len(done), desc="sweep", bar_format=self.FORMAT
         )
 
     def trained(self, keys: Sequence[str], steps: int) -> None:
@@ -169,6 +266,17 @@ class RunsBar:
         self.bar.set_postfix_str(note, refresh=False)
         self.bar.update(1.0 - self.trained_fraction.pop(run.key, 0.0))
         self.ended.add(run.key)
+
+    def note(self, text: str) -> None:
+        """Show ``text`` beside the bar."""
+        self.bar.set_postfix_str(text)
+
+    def finished_elsewhere(self, keys: set[str]) -> None:
+        """The runs ``keys`` are finished (by this process or another): count those not
+        counted yet."""
+        for key in keys - self.ended - self.counted_before:
+            self.ended.add(key)
+            self.bar.update(1.0 - self.trained_fraction.pop(key, 0.0))
 
     def close(self) -> None:
         """Leave the bar on the screen, complete."""
@@ -200,7 +308,7 @@ def track_outcome(
 def export_results(folder: Path) -> list[Path]:
     """Export the store of ``folder`` to ``results.csv`` and ``results.json``; return them."""
     folder = Path(folder)
-    with ResultStore(folder / STORE_NAME) as store:
+    with ResultStore(folder / STORE_NAME, create=False) as store:
         return [
             store.export_csv(folder / "results.csv"),
             store.export_json(folder / "results.json"),

@@ -10,16 +10,16 @@ the same key and a re-run of a sweep finds the runs it has already done.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from posenc.config import FitConfig, resolve_config
+from posenc.config import FitConfig, is_one_dimensional, resolve_config
 from posenc.data import Signal
 from posenc.embeddings import describe_embedding, embedding_class
-from posenc.neural_fields import load_config_signal
+from posenc.neural_fields import load_config_signal, plan_fit
 from posenc.protocols import PROTOCOLS
 from posenc.sweeps.bandwidths import (
     AutoBandwidths,
@@ -80,22 +80,33 @@ class SweepSpec:
     seeds: tuple[int, ...]
     protocol: str | None
     settings: dict[str, Any]
+    _resolved: list[SweepRun] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def run_count(self) -> int:
+        """How many runs the sweep has, counted from its axes (nothing resolved)."""
+        values = sum(len(axis.bandwidths) for axis in self.embeddings)
+        return len(self.signals) * len(self.models) * values * len(self.seeds)
 
     def runs(self) -> list[SweepRun]:
         """Every run, ordered by signal, model, embedding, bandwidth, seed; each validated.
 
-        Raises ``ValueError`` naming the run whose settings cannot work.
+        Resolved once (in time linear in the number of runs) and kept. Raises ``ValueError``
+        naming the run whose settings cannot work.
         """
-        runs = []
-        for signal in self.signals:
-            for model in self.models:
-                for axis in self.embeddings:
-                    name = describe_embedding(axis.name).bandwidth_name
-                    for bandwidth in axis.bandwidths:
-                        for seed in self.seeds:
-                            config = self._config(signal, model, axis, bandwidth, seed)
-                            runs.append(SweepRun(run_key(config), config, name, bandwidth))
-        return runs
+        if self._resolved is None:
+            runs = []
+            for signal in self.signals:
+                for model in self.models:
+                    for axis in self.embeddings:
+                        name = describe_embedding(axis.name).bandwidth_name
+                        for bandwidth in axis.bandwidths:
+                            for seed in self.seeds:
+                                config = self._config(signal, model, axis, bandwidth, seed)
+                                runs.append(SweepRun(run_key(config), config, name, bandwidth))
+            object.__setattr__(self, "_resolved", runs)
+        assert self._resolved is not None
+        return list(self._resolved)
 
     def _config(
         self, signal: str, model: str, axis: EmbeddingAxis, bandwidth: float | None, seed: int
@@ -103,10 +114,13 @@ class SweepSpec:
         params = dict(axis.params)
         if bandwidth is not None:
             params["bandwidth"] = bandwidth
+        settings = self.settings
+        if is_one_dimensional(signal):  # size resizes the sweep's images only
+            settings = {key: value for key, value in settings.items() if key != "size"}
         try:
             return resolve_config(
                 self.protocol,
-                **self.settings,
+                **settings,
                 signal=signal,
                 embedding=axis.name,
                 embedding_params=params,
@@ -151,13 +165,17 @@ def _to_file_value(key: str, value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def resolve_sweep(mapping: Mapping[str, Any], source: str | None = None) -> SweepSpec:
+def resolve_sweep(
+    mapping: Mapping[str, Any], source: str | None = None, max_runs: int | None = None
+) -> SweepSpec:
     """Check ``mapping`` (module docstring layout), resolve ``auto`` bandwidths and every run.
 
     ``source`` (a file name) prefixes error messages. Raises ``ValueError`` naming the table,
     key and problem for unknown tables or keys, malformed values, unknown embeddings or
-    models, and any run whose settings do not validate. Loads each signal once (to check it
-    exists and to count the training samples that ``auto`` needs).
+    models, more runs than ``max_runs`` (counted before any is resolved), any run whose
+    settings do not validate, and any run that cannot fit in memory (:func:`check_runs_fit`).
+    Loads each signal once (to check it exists and to count the training samples that
+    ``auto`` needs). ``size`` applies to the sweep's images; 1D signals keep their length.
     """
     unknown = [table for table in mapping if table not in TABLES]
     if unknown:
@@ -172,7 +190,7 @@ def resolve_sweep(mapping: Mapping[str, Any], source: str | None = None) -> Swee
     protocol = _protocol(sweep, source)
     settings = _fit_settings(dict(mapping.get("fit", {})), source)
     try:
-        base = resolve_config(protocol, **settings)
+        base = resolve_config(protocol, **{k: v for k, v in settings.items() if k != "size"})
     except ValueError as error:
         raise ValueError(prefix(source) + f"[fit] {error}") from None
 
@@ -190,7 +208,11 @@ def resolve_sweep(mapping: Mapping[str, Any], source: str | None = None) -> Swee
     signals = string_list(sweep, "signals", source) or [base.signal]
     models = string_list(sweep, "models", source) or [base.model]
     seeds = seed_list(sweep, base.seed, source)
-    loaded = {signal: _load_signal(base, signal, source) for signal in signals}
+    if settings.get("size") is not None and all(map(is_one_dimensional, signals)):
+        raise ValueError(
+            at(source, "fit", "size", "applies to images, and every swept signal is 1D")
+        )
+    loaded = {signal: _load_signal(protocol, settings, signal, source) for signal in signals}
     samples = max(training_samples_per_axis(signal, base) for signal in loaded.values())
     default_values = (
         parse_bandwidths(sweep["bandwidths"], where(source, "sweep", "bandwidths"))
@@ -204,8 +226,49 @@ def resolve_sweep(mapping: Mapping[str, Any], source: str | None = None) -> Swee
         for name in names
     )
     spec = SweepSpec(tuple(signals), axes, tuple(models), tuple(seeds), protocol, settings)
+    if max_runs is not None and spec.run_count > max_runs:
+        raise ValueError(
+            prefix(source) + f"this sweep has {spec.run_count} runs, more than the "
+            f"{max_runs} allowed; give --max-runs {spec.run_count} (or max_runs = "
+            f"{spec.run_count} in [run]) to run it"
+        )
     _check_runs(spec, source)
+    check_runs_fit(spec, loaded, source)
     return spec
+
+
+def check_runs_fit(
+    spec: SweepSpec, signals: Mapping[str, Signal], source: str | None = None
+) -> None:
+    """Refuse the sweep (``ValueError`` naming the run) if one of its runs cannot fit in
+    memory alone (:func:`~posenc.neural_fields.plan_fit`).
+
+    Runs that differ only in seed (with a grid split) or bandwidth share their memory but
+    for the sparse first layer's active centres, which grow with the bandwidth: each such
+    group is planned at its narrowest and its widest bandwidth, so the check costs a few
+    plans per group, not one per run.
+    """
+    groups: dict[str, list[SweepRun]] = {}
+    for run in spec.runs():
+        groups.setdefault(_memory_group(run), []).append(run)
+    for members in groups.values():
+        ordered = sorted(members, key=lambda run: run.bandwidth or 0.0)
+        for run in {id(run): run for run in (ordered[0], ordered[-1])}.values():
+            try:
+                plan_fit(signals[run.config.signal], run.config)
+            except ValueError as error:
+                raise ValueError(prefix(source) + f"run {run.label}: {error}") from None
+
+
+def _memory_group(run: SweepRun) -> str:
+    """The run's config without its bandwidth and (unless the split draws with it) seed."""
+    data = run.config.to_dict()
+    if data["split"] != "random":
+        del data["seed"]
+    data["embedding_params"] = {
+        key: value for key, value in data["embedding_params"].items() if key != run.bandwidth_name
+    }
+    return json.dumps(data, sort_keys=True)
 
 
 def swept_embedding_names(mapping: Mapping[str, Any]) -> list[str]:
@@ -327,9 +390,13 @@ def _check_runs(spec: SweepSpec, source: str | None) -> None:
         seen[run.key] = run
 
 
-def _load_signal(base: FitConfig, signal: str, source: str | None) -> Signal:
-    config = dataclasses.replace(base, signal=signal)
+def _load_signal(
+    protocol: str | None, settings: Mapping[str, Any], signal: str, source: str | None
+) -> Signal:
+    """``signal`` as its runs load it (``size`` applies to images only)."""
+    if is_one_dimensional(signal):
+        settings = {key: value for key, value in settings.items() if key != "size"}
     try:
-        return load_config_signal(config)
+        return load_config_signal(resolve_config(protocol, **settings, signal=signal))
     except (ValueError, OSError) as error:
         raise ValueError(at(source, "sweep", "signals", str(error))) from None

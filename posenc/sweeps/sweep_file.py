@@ -13,7 +13,7 @@ The layout (a sweep given by flags builds the same mapping)::
     [fit]                             # any other fit setting (FIT_KEYS), for every run
     [embedding_params]                # given to each embedding that has the parameter
     [embeddings.NAME]                 # one embedding's bandwidths and parameters
-    [run]                             # how to run it: out, jobs, batch, log
+    [run]                             # how to run it: out, jobs, batch, log, max_runs
 
 The ``[fit]`` keys are the fields of :class:`~posenc.config.FitConfig` that the axes do not
 set, read from the config's declaration.
@@ -40,8 +40,11 @@ else:  # pragma: no cover - Python 3.10
 
 AXES = ("signals", "embeddings", "bandwidths", "models", "seeds", "protocol")
 """Keys of the ``[sweep]`` table."""
-RUN_KEYS = ("out", "jobs", "batch", "log")
+RUN_KEYS = ("out", "jobs", "batch", "log", "max_runs")
 """Keys of the ``[run]`` table: how to run, not what."""
+DEFAULT_MAX_RUNS = 1000
+"""Runs a sweep may have unless ``--max-runs`` (``[run] max_runs``) allows more: a sweep of
+thousands of fits takes hours to days, and one mistyped count should not start it."""
 TABLES = ("sweep", "fit", "embedding_params", "embeddings", "run")
 SWEPT_FIELDS = ("signal", "embedding", "embedding_params", "model", "seed", "protocol")
 """Fit settings set by the sweep's axes rather than by ``[fit]``."""
@@ -59,16 +62,18 @@ def load_sweep_file(path: Path) -> dict[str, Any]:
 
 
 def split_run_options(mapping: Mapping[str, Any], source: str | None) -> dict[str, Any]:
-    """The ``[run]`` table (``out``, ``jobs``, ``batch``, ``log``: trackers), checked."""
+    """The ``[run]`` table (``out``, ``jobs``, ``batch``, ``log``: trackers, ``max_runs``),
+    checked."""
     options = mapping.get("run", {})
     if not isinstance(options, Mapping):
         raise ValueError(prefix(source) + "[run] must be a table")
     options = dict(options)
     check_table_keys(options, "run", RUN_KEYS, source)
-    if "jobs" in options and (not is_int(options["jobs"]) or options["jobs"] < 1):
-        raise ValueError(
-            at(source, "run", "jobs", f"must be an integer >= 1, got {options['jobs']!r}")
-        )
+    for key in ("jobs", "max_runs"):
+        if key in options and (not is_int(options[key]) or options[key] < 1):
+            raise ValueError(
+                at(source, "run", key, f"must be an integer >= 1, got {options[key]!r}")
+            )
     if "batch" in options and not isinstance(options["batch"], bool):
         raise ValueError(
             at(source, "run", "batch", f"must be true or false, got {options['batch']!r}")
