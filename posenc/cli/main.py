@@ -16,8 +16,11 @@ from collections.abc import Sequence
 from posenc import __version__
 from posenc.cli import analyze, embeddings, fit, plot, seq, sweep
 from posenc.cli.params import split_unknown_options
+from posenc.threads import use_usable_cores
 
 COMMANDS = (embeddings, fit, analyze, sweep, plot, seq)
+COMPUTING_COMMANDS = ("fit", "analyze", "sweep", "seq")
+"""Commands whose tensor work runs on :func:`~posenc.threads.usable_cores` threads."""
 
 USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130
@@ -51,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return USER_ERROR_EXIT
     args.embedding_options = options
+    if args.command in COMPUTING_COMMANDS:
+        use_usable_cores()
     try:
         return args.handler(args)
     except (ValueError, OSError) as error:

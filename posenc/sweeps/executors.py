@@ -8,7 +8,6 @@ and/or seed into batched jobs (:func:`~posenc.sweeps.jobs.plan_jobs`).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent import futures
@@ -25,6 +24,7 @@ from posenc.sweeps.jobs import (
     plan_jobs,
     run_job,
 )
+from posenc.threads import usable_cores
 
 
 class SequentialExecutor(Executor):
@@ -50,7 +50,7 @@ class ProcessPoolExecutor(Executor):
         if workers < 1:
             raise ValueError(f"a process pool needs at least 1 worker, got {workers}")
         self.workers = workers
-        self.threads = threads or max(1, available_cores() // workers)
+        self.threads = threads or max(1, usable_cores() // workers)
 
     def execute_jobs(self, jobs: Sequence[Job]) -> Iterator[RunOutcome]:
         if not jobs:
@@ -79,13 +79,6 @@ class ProcessPoolExecutor(Executor):
 
 def _start_worker(threads: int) -> None:
     torch.set_num_threads(threads)
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 class BatchedExecutor(Executor):
