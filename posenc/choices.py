@@ -25,6 +25,8 @@ FirstLayerForm = Literal["auto", "dense", "lookup", "sparse"]
 """How the first layer meets the embedded rows (:mod:`posenc.neural_fields.sparse`)."""
 DTypeName = Literal["float32", "float64"]
 """Floating-point types of embeddings, models and solvers."""
+Precision = Literal["fp32", "bf16", "tf32"]
+"""How a float32 network computes its matrix products (:mod:`posenc.neural_fields.step`)."""
 
 
 def options(choice: Any) -> tuple[str, ...]:

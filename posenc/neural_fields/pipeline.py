@@ -36,6 +36,7 @@ from posenc.neural_fields.memory import check_memory, estimate_fit_bytes
 from posenc.neural_fields.models import build_model
 from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
 from posenc.neural_fields.sparse import FirstLayerPlan, plan_first_layer
+from posenc.neural_fields.step import autocast
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def load_config_signal(config: FitConfig) -> Signal:
 def plan_fit(signal: Signal, config: FitConfig) -> FitPlan:
     """The split, first-layer form and memory estimate of fitting ``signal`` as ``config``
     says, from an unnormalised copy of the embedding (cheap to build)."""
-    check_device(config.device)
+    check_device(config.device, config.precision)
     split = make_split(
         signal.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
     )
@@ -144,15 +145,17 @@ def evaluate(
     """Measure the trained model of ``prepared`` into a :class:`FitResult`.
 
     ``timings`` holds the training phases' seconds; the evaluation and matrix-metric phases
-    are added. The result's ``peak_memory_bytes`` is left ``None`` for the caller, who
-    measured the whole fit, to fill in.
+    are added. The model runs at the config's precision, as in training. The result's
+    ``peak_memory_bytes`` is left ``None`` for the caller, who measured the whole fit, to
+    fill in.
     """
     config, problem, model = prepared.config, prepared.problem, prepared.model
     split = prepared.plan.split
     start = time.perf_counter()
-    train_psnr = psnr(mse(problem.predict_train(model), problem.train_targets))
-    test_psnr = psnr(mse(problem.predict_test(model), problem.test_targets))
-    prediction = problem.predict_full(model).float().cpu()
+    with autocast(config.precision, prepared.device):
+        train_psnr = psnr(mse(problem.predict_train(model).float(), problem.train_targets))
+        test_psnr = psnr(mse(problem.predict_test(model).float(), problem.test_targets))
+        prediction = problem.predict_full(model).float().cpu()
     heldout = split.heldout
     flat_prediction = prediction.reshape(-1, prepared.signal.channels)[heldout]
     heldout_psnr = psnr(mse(flat_prediction, prepared.signal.flat_values()[heldout]))
