@@ -6,7 +6,8 @@
                                                                     --evaluate--> FitResult
 
 - :func:`plan_fit` decides what the fit will hold before anything large is allocated: the
-  train/test split, the first layer's form (:mod:`posenc.neural_fields.sparse`) and the
+  train/test split, the first layer's form (:mod:`posenc.neural_fields.sparse`; on a GPU,
+  ``auto`` times its choice against the dense form: :func:`faster_first_layer`) and the
   estimated memory (:mod:`posenc.neural_fields.memory`);
 - :func:`prepare` builds everything a fit trains on: the seeded embedding, the embedded
   problem (training and test rows, embedded once) and the initialised model;
@@ -22,20 +23,27 @@ the same code.
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from posenc.config import FitConfig, check_device
 from posenc.data import Signal, Split, is_signal_spec, load_source, make_split
 from posenc.embeddings import AxisEmbedding, Embedding, embedding_class, make_embedding
 from posenc.neural_fields.embedded import FlatProblem, GridProblem
-from posenc.neural_fields.memory import check_memory, estimate_fit_bytes
+from posenc.neural_fields.memory import available_bytes, check_memory, estimate_fit_bytes
 from posenc.neural_fields.models import build_model
 from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
-from posenc.neural_fields.sparse import FirstLayerPlan, plan_first_layer
+from posenc.neural_fields.sparse import (
+    FirstLayerPlan,
+    SparseFeatures,
+    embed_rows,
+    linear_layer,
+    plan_first_layer,
+)
 from posenc.neural_fields.step import autocast
 
 
@@ -93,9 +101,14 @@ def plan_fit(signal: Signal, config: FitConfig) -> FitPlan:
         signal.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
     )
     unnormalised = build_embedding(config, signal.ndim, normalization="none")
+    device = torch.device(config.device)
     if config.solver == "adam":
         coords = signal.coordinates()[split.train]
         first_layer = plan_first_layer(config.first_layer, config.model, unnormalised, coords)
+        if config.first_layer == "auto" and device.type == "cuda" and first_layer.kind != "dense":
+            linear = config.model == "linear" or (config.model == "mlp" and config.depth == 0)
+            units = signal.channels if linear else config.width
+            first_layer = faster_first_layer(first_layer, unnormalised, coords, units, device)
     else:  # closed-form solvers work on the dense embedded matrix
         first_layer = FirstLayerPlan("dense")
     rows_bytes = sum(
@@ -185,6 +198,43 @@ def evaluate(
         peak_memory_bytes=None,
         embedded_matrix_bytes=prepared.plan.embedded_matrix_bytes,
     )
+
+
+def faster_first_layer(
+    plan: FirstLayerPlan, embedding: Embedding, coords: Tensor, width: int, device: torch.device
+) -> FirstLayerPlan:
+    """``plan`` (a structured form), or the dense form where that runs faster on ``device``.
+
+    ``auto``'s rule (:mod:`posenc.neural_fields.sparse`) counts arithmetic, which decides on
+    a CPU; on a GPU, small kernels can cost more than the arithmetic they save, so both forms
+    of a ``width``-unit first layer are timed there (:func:`first_layer_seconds`) on the
+    training rows, unless the dense rows would take more than half the free memory.
+    """
+    embedding, coords = embedding.to(device), coords.to(device=device, dtype=embedding.dtype)
+    free = available_bytes(device)
+    if free is not None and 2 * embedding.embedded_bytes(len(coords)) > free:
+        return plan
+    with torch.no_grad():
+        forms = {kind: embed_rows(embedding, coords, kind) for kind in (plan.kind, "dense")}
+    seconds = {kind: first_layer_seconds(rows, width) for kind, rows in forms.items()}
+    return FirstLayerPlan("dense") if seconds["dense"] < seconds[plan.kind] else plan
+
+
+def first_layer_seconds(rows: Tensor | SparseFeatures, width: int, repeats: int = 5) -> float:
+    """Median seconds of a ``width``-unit first layer's forward pass and weight gradient on
+    ``rows`` (after two untimed runs; the device synchronised around each)."""
+    values = rows.entry_weights() if isinstance(rows, SparseFeatures) else rows
+    layer = nn.Linear(rows.shape[1], width).to(device=values.device, dtype=values.dtype)
+    times = []
+    for index in range(repeats + 2):
+        synchronize(values.device)
+        start = time.perf_counter()
+        output = linear_layer(layer, rows)
+        output.backward(torch.ones_like(output))
+        synchronize(values.device)
+        if index >= 2:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def build_config_model(config: FitConfig, embedding: Embedding, signal: Signal) -> nn.Module:

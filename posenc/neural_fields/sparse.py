@@ -29,9 +29,11 @@ precomputed ``S^T``.
 dense embedded matrix is small (fewer than ``STRUCTURED_MIN_ELEMENTS`` entries, where the
 product is cheap anyway), else picks ``lookup`` when the parts take at most
 ``LOOKUP_MAX_ROW_FRACTION`` of the rows' count of distinct values, else ``sparse`` when at
-most ``SPARSE_MAX_FILL`` of the centres are active per value, else ``dense``. Every form
-computes the same function up to floating-point summation order (and, for the untruncated
-Gaussian's sparse form, the sub-rounding tail).
+most ``SPARSE_MAX_FILL`` of the centres are active per value, else ``dense``; on a GPU, a fit
+then keeps the structured form only if it runs faster than the dense one there
+(:func:`posenc.neural_fields.pipeline.faster_first_layer`). Every form computes the same
+function up to floating-point summation order (and, for the untruncated Gaussian's sparse
+form, the sub-rounding tail).
 """
 
 from __future__ import annotations
