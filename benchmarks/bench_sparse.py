@@ -26,7 +26,7 @@ import harness
 
 from posenc.data import make_split
 from posenc.neural_fields import load_config_signal, resolve_config
-from posenc.neural_fields.fitting import train_step
+from posenc.neural_fields.step import train_step
 
 BASES = {
     "gaussian": {"sigma": 0.003},

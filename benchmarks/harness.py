@@ -6,26 +6,35 @@ modules here also take ``full: bool = False``) and runs standalone with the same
 ``False`` where the row has a target, else ``None``.
 
 Importing this module puts the repository root first on ``sys.path``, so the benchmarks use
-the ``posenc`` of the checkout they live in.
+the ``posenc`` of the checkout they live in, and imports posenc before torch, so that torch's
+waiting threads sleep instead of spinning (:mod:`posenc.threads`); the runners use as many
+threads as the process has usable cores, as the command line does.
+:func:`background_gemms` starts competing processes for measurements under load.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from posenc.threads import prefer_passive_waiting, use_usable_cores  # noqa: E402
+
+prefer_passive_waiting()
 
 import torch  # noqa: E402
 
@@ -36,6 +45,17 @@ from posenc.neural_fields.pipeline import build_config_model, build_embedding  #
 
 COLUMNS = ("benchmark", "case", "metric", "value", "unit", "target", "met", "note")
 RESULTS_DIR = REPO_ROOT / "runs" / "benchmarks"
+BACKGROUND_VARIABLE = "POSENC_BENCH_BACKGROUND_GEMMS"
+"""Environment variable: competing GEMM processes of the benchmarks measured under load."""
+BACKGROUND_GEMM_SIZE = 1024
+GEMM_LOOP = (
+    "import torch\n"
+    "torch.set_num_threads(1)\n"
+    "a = torch.rand({size}, {size})\n"
+    "out = torch.empty_like(a)\n"
+    "while True:\n"
+    "    torch.mm(a, a, out=out)\n"
+)
 
 
 def mode_name(quick: bool, full: bool) -> str:
@@ -76,6 +96,31 @@ def interleaved_medians(
             if round_index >= warmup:
                 times[name].append(seconds)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def background_count(default: int = 1) -> int:
+    """Competing GEMM processes for measurements under load: ``$POSENC_BENCH_BACKGROUND_GEMMS``
+    (set by ``--background-gemms``), else ``default``."""
+    return int(os.environ.get(BACKGROUND_VARIABLE, default))
+
+
+@contextlib.contextmanager
+def background_gemms(count: int) -> Iterator[None]:
+    """Run ``count`` processes that multiply 1024 x 1024 matrices on one thread each, without
+    pause, while the block runs: a controlled competing load on the CPU and memory system."""
+    code = GEMM_LOOP.format(size=BACKGROUND_GEMM_SIZE)
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
+        for _ in range(count)
+    ]
+    try:
+        time.sleep(2.0 if count else 0.0)  # let them start multiplying
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait()
 
 
 def row(
@@ -137,6 +182,7 @@ def environment(device: str, mode: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "load_average_start": os.getloadavg(),
@@ -176,9 +222,21 @@ def parse_args(
     speed.add_argument("--full", action="store_true", help="the papers' step counts (hours on CPU)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for JSON and CSV")
+    parser.add_argument(
+        "--background-gemms",
+        type=int,
+        metavar="N",
+        help=f"competing GEMM processes for the measurements under load (default 1; sets "
+        f"${BACKGROUND_VARIABLE})",
+    )
     args = parser.parse_args(argv)
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         parser.error(f"device {args.device!r} requested but CUDA is not available here")
+    if args.background_gemms is not None:
+        if args.background_gemms < 0:
+            parser.error("--background-gemms must be 0 or more")
+        os.environ[BACKGROUND_VARIABLE] = str(args.background_gemms)
+    use_usable_cores()
     return args
 
 

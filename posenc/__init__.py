@@ -12,9 +12,17 @@ The core verbs are importable from the package itself, loaded on first use (decl
 
 Subpackages: :mod:`posenc.embeddings`, :mod:`posenc.data`, :mod:`posenc.neural_fields`,
 :mod:`posenc.analysis`, :mod:`posenc.sweeps`, :mod:`posenc.sequence`.
+
+Importing posenc before torch makes torch's waiting threads sleep instead of spin
+(``OMP_WAIT_POLICY=PASSIVE`` unless set): on a machine shared with busy processes, spinning
+threads slow multi-threaded work many times over (:mod:`posenc.threads`).
 """
 
 import lazy_loader
+
+from posenc.threads import prefer_passive_waiting
+
+prefer_passive_waiting()
 
 __version__ = "0.1.0"
 

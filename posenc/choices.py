@@ -27,6 +27,8 @@ DTypeName = Literal["float32", "float64"]
 """Floating-point types of embeddings, models and solvers."""
 TrackerKind = Literal["tensorboard", "mlflow"]
 """Experiment trackers a run can be logged to (:mod:`posenc.tracking`)."""
+Precision = Literal["fp32", "bf16", "tf32"]
+"""How a float32 network computes its matrix products (:mod:`posenc.neural_fields.step`)."""
 
 
 def options(choice: Any) -> tuple[str, ...]:

@@ -27,7 +27,15 @@ from functools import cache
 from typing import Any, Literal
 
 from posenc import validation
-from posenc.choices import DTypeName, FirstLayerForm, ModelKind, Normalization, Solver, SplitKind
+from posenc.choices import (
+    DTypeName,
+    FirstLayerForm,
+    ModelKind,
+    Normalization,
+    Precision,
+    Solver,
+    SplitKind,
+)
 from posenc.protocols import PROTOCOLS
 
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
@@ -186,6 +194,13 @@ class FitConfig:
     seed: int = setting(0, "run", "seed of the model and of random embeddings", _integer(0))
     device: str = setting("cpu", "run", "cpu or cuda[:N]", _device)
     dtype: DTypeName = setting("float32", "run", "floating-point type")
+    precision: Precision = setting(
+        "fp32",
+        "run",
+        "matrix products of a float32 network trained by Adam: fp32, bf16 (bfloat16 operands, "
+        "float32 accumulation; fast on CPUs with AMX or AVX-512 BF16 and on GPUs), tf32 "
+        "(TF32 tensor cores, NVIDIA GPUs)",
+    )
     protocol: str | None = setting(
         None, "run", "the paper protocol the settings started from", _protocol, cli=False
     )
@@ -300,7 +315,7 @@ def resolve_config(protocol: str | None = None, **overrides: Any) -> FitConfig:
         )
     data.update(overrides, embedding_params=params)
     config = FitConfig.from_dict(data)
-    check_device(config.device)
+    check_device(config.device, config.precision)
     return config
 
 
@@ -311,8 +326,9 @@ def is_one_dimensional(signal: Any) -> bool:
     return isinstance(signal, str) and is_signal_spec(signal)
 
 
-def check_device(device: str) -> None:
-    """Raise ``ValueError`` if ``device`` names a CUDA device this machine does not have.
+def check_device(device: str, precision: str = "fp32") -> None:
+    """Raise ``ValueError`` if ``device`` names a CUDA device this machine does not have, or
+    if ``precision`` is ``tf32`` and the device has no TF32 tensor cores.
 
     Checked when a fit is resolved or planned, not when a config is made: a config of a GPU
     run stays readable on a machine without one.
@@ -326,6 +342,13 @@ def check_device(device: str) -> None:
         count = torch.cuda.device_count()
         if parsed.index >= count:
             raise ValueError(f"device {device!r} requested but this machine has {count} GPU(s)")
+    if precision == "tf32" and (
+        parsed.type != "cuda" or torch.cuda.get_device_capability(parsed) < (8, 0)
+    ):
+        raise ValueError(
+            f"precision 'tf32' needs an NVIDIA GPU with TF32 tensor cores (Ampere or newer); "
+            f"the fit runs on {device!r}"
+        )
 
 
 def _defaults() -> dict[str, Any]:
@@ -373,6 +396,11 @@ def _check_model_and_solver(config: FitConfig) -> None:
                 f"solver 'closed-form' works on the dense embedded matrix; first_layer "
                 f"{config.first_layer!r} applies to Adam only"
             )
+    if config.precision != "fp32" and (config.solver != "adam" or config.dtype != "float32"):
+        raise ValueError(
+            f"precision {config.precision!r} applies to float32 networks trained by Adam; "
+            f"got solver {config.solver!r} with dtype {config.dtype!r}"
+        )
 
 
 def _probe_embedding(config: FitConfig) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from posenc.analysis import stable_rank
 from posenc.embeddings import make_embedding
-from posenc.neural_fields import build_model, fit, load_config_signal, resolve_config
+from posenc.neural_fields import build_model, fit, load_config_signal, pipeline, resolve_config
 from posenc.neural_fields.sparse import (
     SparseFeatures,
     active_center_features,
@@ -228,3 +228,29 @@ def test_first_layer_from_the_command_line(run_cli, tmp_path) -> None:
         result.stderr
     )
     assert result.stderr.strip().count("\n") == 0 and not refused.exists()
+
+
+@pytest.mark.parametrize(("dense_seconds", "expected"), [(1.0, "dense"), (3.0, "lookup")])
+def test_auto_on_a_device_keeps_the_structured_form_only_where_it_is_faster(
+    monkeypatch, dense_seconds, expected
+) -> None:
+    gaussian = make_embedding("gaussian", in_dim=2, sigma=0.01, num_centers=64)
+    coords = grid_coords(64)
+    plan = plan_first_layer("lookup", "mlp", gaussian, coords)
+    timed = []
+
+    def seconds(rows, width):
+        timed.append((type(rows).__name__, width))
+        return 2.0 if isinstance(rows, SparseFeatures) else dense_seconds
+
+    monkeypatch.setattr(pipeline, "first_layer_seconds", seconds)
+    chosen = pipeline.faster_first_layer(plan, gaussian, coords, 16, torch.device("cpu"))
+    assert chosen.kind == expected
+    assert sorted(timed) == [("SparseFeatures", 16), ("Tensor", 16)]
+
+
+def test_first_layer_timing_runs_both_forms() -> None:
+    gaussian = make_embedding("gaussian", in_dim=2, sigma=0.01, num_centers=64)
+    coords = grid_coords(64)
+    for rows in (lookup_features(gaussian, coords), gaussian(coords)):
+        assert 0 < pipeline.first_layer_seconds(rows, 8, repeats=1) < 60

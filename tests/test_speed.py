@@ -1,18 +1,142 @@
-"""Properties the speed work relies on (never timings): no per-step copy of the embedded
-matrix, fused Adam, peak memory reported beside the embedded matrix's size."""
+"""Properties the speed work relies on (never timings): the written-out MLP step computes
+autograd's loss and gradients, no per-step copy of the embedded matrix, fused Adam, every
+phase timed, bf16 and tf32 precision, peak memory reported beside the embedded matrix's size."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from posenc.data import make_split
-from posenc.neural_fields import build_model, fit, resolve_config
+from posenc.neural_fields import build_model, fit, psnr, resolve_config
 from posenc.neural_fields.embedded import FlatProblem
-from posenc.neural_fields.fitting import make_adam, train_step
+from posenc.neural_fields.fitting import make_adam
 from posenc.neural_fields.memory import PeakMemory
 from posenc.neural_fields.pipeline import build_embedding, load_config_signal
+from posenc.neural_fields.step import MLPStep, train_step
+
+
+def small_problem(first_layer: str, dtype: str = "float64", size: int = 40) -> FlatProblem:
+    """The training rows of a small image in the given first-layer form."""
+    config = resolve_config(
+        size=size,
+        dtype=dtype,
+        embedding="triangle",
+        embedding_params={"width": 0.05, "num_centers": 32},
+    )
+    signal = load_config_signal(config)
+    split = make_split(signal.grid_shape, config.split)
+    embedding = build_embedding(config, signal.ndim)
+    return FlatProblem.build(signal, split, embedding, torch.device("cpu"), first_layer)
+
+
+def autograd_gradients(model, problem: FlatProblem, precision: str = "fp32"):
+    model.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        prediction = model(problem.train_inputs)
+    loss = F.mse_loss(prediction.to(problem.train_targets.dtype), problem.train_targets)
+    loss.backward()
+    return loss.detach(), [parameter.grad.clone() for parameter in model.parameters()]
+
+
+@pytest.mark.parametrize("first_layer", ["dense", "lookup", "sparse"])
+@pytest.mark.parametrize("sigmoid", [True, False])
+@pytest.mark.parametrize("chunk_rows", [None, 37])  # one chunk; chunks with a ragged end
+def test_the_written_out_step_computes_autograds_loss_and_gradients(
+    first_layer, sigmoid, chunk_rows
+) -> None:
+    problem = small_problem(first_layer)
+    torch.manual_seed(0)
+    model = build_model(
+        "mlp", in_features=64, out_channels=1, depth=3, width=8, sigmoid=sigmoid
+    ).double()
+    loss, gradients = autograd_gradients(model, problem)
+    step = MLPStep(model, problem.train_inputs, problem.train_targets, chunk_rows=chunk_rows)
+    assert step.chunk_rows == (37 if chunk_rows else 400)
+    assert float(step()) == pytest.approx(float(loss), rel=1e-12)
+    for parameter, expected in zip(model.parameters(), gradients, strict=True):
+        torch.testing.assert_close(parameter.grad, expected, rtol=1e-10, atol=1e-14)
+
+
+def test_the_bf16_step_follows_autocast() -> None:
+    problem = small_problem("lookup", dtype="float32", size=64)
+    torch.manual_seed(0)
+    model = build_model("mlp", in_features=64, out_channels=1, depth=2, width=32, sigmoid=True)
+    _, exact = autograd_gradients(model, problem)
+    autocast_loss, autocast = autograd_gradients(model, problem, "bf16")
+    step = MLPStep(model, problem.train_inputs, problem.train_targets, "bf16", chunk_rows=300)
+    assert float(step()) == pytest.approx(float(autocast_loss), rel=1e-2)
+    for parameter, reference, fp32 in zip(model.parameters(), autocast, exact, strict=True):
+        scale = reference.abs().max()
+        assert (parameter.grad - reference).abs().max() <= 0.05 * scale
+        # bfloat16 really is used: its gradients are not float32's
+        assert not torch.allclose(parameter.grad, fp32, rtol=1e-5, atol=0)
+
+
+def test_fit_trains_with_the_written_out_step_as_with_autograd(monkeypatch) -> None:
+    config = resolve_config(
+        size=32, steps=15, eval_every=5, last_k=3, width=16, dtype="float64", seed=3
+    )
+    signal = load_config_signal(config)
+    calls = []
+    original = MLPStep.__call__
+    monkeypatch.setattr(MLPStep, "__call__", lambda step: calls.append(1) or original(step))
+    result = fit(signal, config)
+    assert len(calls) == config.steps
+    split = make_split(signal.grid_shape, config.split)
+    embedding = build_embedding(config, signal.ndim)
+    problem = FlatProblem.build(signal, split, embedding, torch.device("cpu"), result.first_layer)
+    torch.manual_seed(config.seed)
+    model = build_model(
+        "mlp", in_features=embedding.out_dim, out_channels=1, depth=3, width=16, sigmoid=True
+    ).double()
+    optimizer = make_adam(model.parameters(), config)
+    expected = [psnr(train_step(problem, model, optimizer)) for _ in range(config.steps)]
+    assert result.history.train_psnr == pytest.approx(expected, abs=1e-8)
+
+
+def test_fit_times_every_phase() -> None:
+    config = resolve_config(size=32, steps=3, width=8)
+    timings = fit(load_config_signal(config), config).timings
+    phases = ("plan", "embed", "model", "train", "evaluate", "matrix_metrics")
+    assert set(timings) == {*phases, "fit", "total"}
+    assert all(timings[phase] >= 0 for phase in phases)
+    assert timings["fit"] == pytest.approx(timings["embed"] + timings["train"])
+    assert sum(timings[phase] for phase in phases) <= timings["total"]
+
+
+def test_bf16_precision_fits_close_to_fp32(run_cli, tmp_path) -> None:
+    args = ("fit", "camera", "--size", "48", "--steps", "40", "--width", "32", "--quiet")
+    psnrs = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        result = run_cli(*args, "--precision", precision, "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["config"]["precision"] == precision
+        psnrs[precision] = metrics["test_psnr"]
+    assert psnrs["bf16"] == pytest.approx(psnrs["fp32"], abs=0.3)
+    assert psnrs["bf16"] != psnrs["fp32"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"precision": "tf32"}, "needs an NVIDIA GPU with TF32 tensor cores"),
+        ({"precision": "bf16", "dtype": "float64"}, "applies to float32 networks"),
+        (
+            {"precision": "bf16", "model": "linear", "solver": "closed-form", "depth": 0},
+            "applies to float32 networks trained by Adam",
+        ),
+    ],
+)
+def test_precisions_say_where_they_do_not_apply(settings, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        resolve_config(**settings)
 
 
 def largest_allocation(work) -> int:

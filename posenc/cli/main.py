@@ -17,8 +17,11 @@ from typing import NoReturn
 from posenc import __version__
 from posenc.cli import analyze, embeddings, fit, plot, report, seq, sweep
 from posenc.cli.params import check_embedding_options, split_unknown_options
+from posenc.threads import use_usable_cores
 
 COMMANDS = (embeddings, fit, analyze, sweep, plot, report, seq)
+COMPUTING_COMMANDS = ("fit", "analyze", "sweep", "seq")
+"""Commands whose tensor work runs on :func:`~posenc.threads.usable_cores` threads."""
 
 USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130
@@ -61,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return USER_ERROR_EXIT
     args.embedding_options = options
+    if args.command in COMPUTING_COMMANDS:
+        use_usable_cores()
     try:
         return args.handler(args)
     except (ValueError, OSError) as error:

@@ -294,7 +294,7 @@ def _affine(inputs: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
 def _linear_layers(model: nn.Module) -> list[nn.Linear]:
     if not isinstance(model, MLPField):
         raise ValueError(f"only MLPField models can be batched, not {type(model).__name__}")
-    return [module for module in model.modules() if isinstance(module, nn.Linear)]
+    return model.linear_layers()
 
 
 def _member_mse(prediction: Tensor, target: Tensor) -> Tensor:

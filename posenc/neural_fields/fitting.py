@@ -12,8 +12,11 @@ memory of the fit beside the size of the dense embedded training matrix, and the
 and distance preservation of the embedded training matrix.
 
 Speed: the embedding is computed once per fit; the first layer is computed in the cheapest
-exact form that applies (:mod:`posenc.neural_fields.sparse`); Adam is the fused kernel where
-torch has one; per-step losses stay on the device, and test PSNR is evaluated on a schedule.
+exact form that applies (:mod:`posenc.neural_fields.sparse`); a ReLU MLP's step is written
+out at the cost of its matrix products (:mod:`posenc.neural_fields.step`); Adam is the fused
+kernel where torch has one; per-step losses stay on the device, and test PSNR is evaluated on
+a schedule. ``config.precision`` sets how the network's products are computed (fp32, bf16,
+tf32); the PSNRs are those of the network run at that precision.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from posenc.config import FitConfig
@@ -46,6 +48,7 @@ from posenc.neural_fields.pipeline import (
     synchronize,
 )
 from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
+from posenc.neural_fields.step import autocast, make_train_step, matmul_precision
 from posenc.progress import progress_bar
 
 
@@ -94,26 +97,35 @@ def fit(
     ``callbacks`` see every training step (:class:`FitStep`); ``progress``: a bar per step
     (``None``: in a terminal or a notebook, see :mod:`posenc.progress`). Raises
     ``ValueError`` before any large allocation if the fit cannot fit in memory.
+    ``timings`` holds every phase in seconds: ``plan``, ``embed`` (the embedded problem),
+    ``model``, ``train``, ``evaluate``, ``matrix_metrics``, and ``fit`` (embedding and
+    training, the part that scales with the problem) and ``total`` (the whole call).
     """
+    start = time.perf_counter()
     plan = plan_fit(signal, config)
     device = torch.device(config.device)
     peak = PeakMemory(device)
     peak.start()
+    planned = time.perf_counter()
     prepared = prepare(signal, config, plan)
-    start = time.perf_counter()
-    if config.solver == "adam":
-        history = train_adam(prepared, callbacks, progress)
-    else:
-        history = TrainingHistory()
-        solve_closed_form(prepared.problem, prepared.model)
-    synchronize(device)
-    train_seconds = time.perf_counter() - start
-    timings = {
-        "embed": prepared.embed_seconds,
-        "train": train_seconds,
-        "fit": prepared.embed_seconds + train_seconds,
-    }
-    result = evaluate(prepared, history, timings)
+    prepared_at = time.perf_counter()
+    with matmul_precision(config.precision):
+        if config.solver == "adam":
+            history = train_adam(prepared, callbacks, progress)
+        else:
+            history = TrainingHistory()
+            solve_closed_form(prepared.problem, prepared.model)
+        synchronize(device)
+        trained = time.perf_counter()
+        timings = {
+            "plan": planned - start,
+            "embed": prepared.embed_seconds,
+            "model": prepared_at - planned - prepared.embed_seconds,
+            "train": trained - prepared_at,
+            "fit": prepared.embed_seconds + trained - prepared_at,
+        }
+        result = evaluate(prepared, history, timings)
+    result.timings["total"] = time.perf_counter() - start
     return dataclasses.replace(result, peak_memory_bytes=peak.stop())
 
 
@@ -128,21 +140,25 @@ def train_adam(
 ) -> TrainingHistory:
     """Full-batch Adam on the MSE, one step per epoch; test PSNR on :func:`is_eval_step`.
 
-    Per-step training losses stay on the device until the end, so the loop never waits for
-    the accelerator except at evaluations (and when a callback reads the loss).
+    Each step is :func:`~posenc.neural_fields.step.make_train_step`'s (written-out for ReLU
+    MLPs, a CUDA graph on NVIDIA GPUs). Per-step training losses stay on the device until
+    the end, so the loop never waits for the accelerator except at evaluations (and when a
+    callback reads the loss).
     """
     config, problem, model = prepared.config, prepared.problem, prepared.model
     optimizer = make_adam(model.parameters(), config)
+    step_once = make_train_step(problem, model, optimizer, config.precision)
     losses = torch.empty(config.steps, device=prepared.device, dtype=torch.float64)
     history = TrainingHistory()
     bar = progress_bar(progress, total=config.steps, desc="fit", unit="step")
     for step in range(1, config.steps + 1):
-        loss = train_step(problem, model, optimizer)
+        loss = step_once()
         losses[step - 1] = loss
         test_psnr = None
         if is_eval_step(step, config):
-            with torch.no_grad():
-                test_psnr = psnr(mse(problem.predict_test(model), problem.test_targets))
+            with torch.no_grad(), autocast(config.precision, prepared.device):
+                prediction = problem.predict_test(model)
+            test_psnr = psnr(mse(prediction.float(), problem.test_targets))
             history.eval_steps.append(step)
             history.test_psnr.append(test_psnr)
             bar.set_postfix(train_psnr=f"{psnr(loss):.2f}", test_psnr=f"{test_psnr:.2f}")
@@ -156,27 +172,21 @@ def train_adam(
     return history
 
 
-def train_step(
-    problem: FlatProblem | GridProblem, model: nn.Module, optimizer: torch.optim.Optimizer
-) -> Tensor:
-    """One full-batch step on the MSE; returns the loss before the update (detached, on the
-    device: reading it is the caller's choice of when to wait for the accelerator)."""
-    optimizer.zero_grad(set_to_none=True)
-    loss = F.mse_loss(problem.predict_train(model), problem.train_targets)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
-
-
 def make_adam(parameters: Iterable[Tensor], config: FitConfig) -> torch.optim.Adam:
     """Adam with the config's lr, betas and weight decay; the fused kernel where torch has
-    one for the device (CPU from torch 2.4, CUDA), else the default implementation."""
+    one for the device (CPU from torch 2.4, CUDA), else the default implementation; on CUDA
+    safe to capture in a CUDA graph (its step count stays on the device)."""
     parameters = list(parameters)
-    lr, betas, decay = config.lr, config.betas, config.weight_decay
+    settings: dict[str, Any] = {
+        "lr": config.lr,
+        "betas": config.betas,
+        "weight_decay": config.weight_decay,
+        "capturable": torch.device(config.device).type == "cuda",
+    }
     try:
-        return torch.optim.Adam(parameters, lr=lr, betas=betas, weight_decay=decay, fused=True)
+        return torch.optim.Adam(parameters, fused=True, **settings)
     except RuntimeError:
-        return torch.optim.Adam(parameters, lr=lr, betas=betas, weight_decay=decay)
+        return torch.optim.Adam(parameters, **settings)
 
 
 def solve_closed_form(problem: FlatProblem | GridProblem, model: nn.Module) -> None:

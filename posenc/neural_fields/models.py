@@ -47,6 +47,7 @@ class MLPField(nn.Module):
         if sigmoid:
             layers.append(nn.Sigmoid())
         self.net = nn.Sequential(*layers)
+        self.depth, self.sigmoid = depth, sigmoid
 
     def forward(self, features: Tensor | SparseFeatures) -> Tensor:
         return _forward_sequential(self.net, features)
@@ -54,6 +55,10 @@ class MLPField(nn.Module):
     def hidden_layers(self) -> list[nn.Module]:
         """The ReLU modules, one per hidden layer."""
         return [module for module in self.net if isinstance(module, nn.ReLU)]
+
+    def linear_layers(self) -> list[nn.Linear]:
+        """The ``depth + 1`` linear layers, first to last."""
+        return [module for module in self.net if isinstance(module, nn.Linear)]
 
 
 class Sine(nn.Module):

@@ -6,7 +6,8 @@
                                                                     --evaluate--> FitResult
 
 - :func:`plan_fit` decides what the fit will hold before anything large is allocated: the
-  train/test split, the first layer's form (:mod:`posenc.neural_fields.sparse`) and the
+  train/test split, the first layer's form (:mod:`posenc.neural_fields.sparse`; on a GPU,
+  ``auto`` times its choice against the dense form: :func:`faster_first_layer`) and the
   estimated memory (:mod:`posenc.neural_fields.memory`), from the signal or only its shape
   (:func:`probe_config_signal`: a file's header), and refuses a fit that cannot fit;
 - :func:`prepare` builds everything a fit trains on: the seeded embedding, the embedded
@@ -24,12 +25,13 @@ the same code.
 from __future__ import annotations
 
 import functools
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from posenc.config import FitConfig, check_device
 from posenc.data import (
@@ -54,12 +56,20 @@ from posenc.neural_fields.embedded import FlatProblem, GridProblem
 from posenc.neural_fields.memory import (
     MemoryEstimate,
     MemoryPart,
+    available_bytes,
     check_memory,
     estimate_fit_memory,
 )
 from posenc.neural_fields.models import build_model
 from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
-from posenc.neural_fields.sparse import FirstLayerPlan, plan_first_layer
+from posenc.neural_fields.sparse import (
+    FirstLayerPlan,
+    SparseFeatures,
+    embed_rows,
+    linear_layer,
+    plan_first_layer,
+)
+from posenc.neural_fields.step import autocast
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,7 @@ def plan_fit(signal: Signal | SignalShape, config: FitConfig) -> FitPlan:
     memory: first from the sizes alone, before the split and the coordinates are made, then
     with the embedded rows in the form that will run.
     """
-    check_device(config.device)
+    check_device(config.device, config.precision)
     shape = signal if isinstance(signal, SignalShape) else SignalShape.of(signal)
     device = torch.device(config.device)
     declared = declared_embedding(config, shape.ndim)
@@ -153,6 +163,11 @@ def plan_fit(signal: Signal | SignalShape, config: FitConfig) -> FitPlan:
     if config.solver == "adam":
         coords = coordinate_grid(shape.grid_shape)[split.train]
         first_layer = plan_first_layer(config.first_layer, config.model, declared, coords)
+        if config.first_layer == "auto" and device.type == "cuda" and first_layer.kind != "dense":
+            linear = config.model == "linear" or (config.model == "mlp" and config.depth == 0)
+            units = shape.channels if linear else config.width
+            unnormalised = build_embedding(config, shape.ndim, normalization="none")
+            first_layer = faster_first_layer(first_layer, unnormalised, coords, units, device)
     else:  # closed-form solvers work on the dense embedded matrix
         first_layer = FirstLayerPlan("dense")
     memory = estimate_fit_memory(config, declared, shape, counts, parameters, first_layer)
@@ -202,15 +217,17 @@ def evaluate(
     """Measure the trained model of ``prepared`` into a :class:`FitResult`.
 
     ``timings`` holds the training phases' seconds; the evaluation and matrix-metric phases
-    are added. The result's ``peak_memory_bytes`` is left ``None`` for the caller, who
-    measured the whole fit, to fill in.
+    are added. The model runs at the config's precision, as in training. The result's
+    ``peak_memory_bytes`` is left ``None`` for the caller, who measured the whole fit, to
+    fill in.
     """
     config, problem, model = prepared.config, prepared.problem, prepared.model
     split = prepared.plan.split
     start = time.perf_counter()
-    train_psnr = psnr(mse(problem.predict_train(model), problem.train_targets))
-    test_psnr = psnr(mse(problem.predict_test(model), problem.test_targets))
-    prediction = problem.predict_full(model).float().cpu()
+    with autocast(config.precision, prepared.device):
+        train_psnr = psnr(mse(problem.predict_train(model).float(), problem.train_targets))
+        test_psnr = psnr(mse(problem.predict_test(model).float(), problem.test_targets))
+        prediction = problem.predict_full(model).float().cpu()
     heldout = split.heldout
     flat_prediction = prediction.reshape(-1, prepared.signal.channels)[heldout]
     heldout_psnr = psnr(mse(flat_prediction, prepared.signal.flat_values()[heldout]))
@@ -263,6 +280,43 @@ def _parameter_counts(
         )  # fmt: skip
     sizes = [parameter.numel() for parameter in built.parameters()]
     return sum(sizes), sizes[0]
+
+
+def faster_first_layer(
+    plan: FirstLayerPlan, embedding: Embedding, coords: Tensor, width: int, device: torch.device
+) -> FirstLayerPlan:
+    """``plan`` (a structured form), or the dense form where that runs faster on ``device``.
+
+    ``auto``'s rule (:mod:`posenc.neural_fields.sparse`) counts arithmetic, which decides on
+    a CPU; on a GPU, small kernels can cost more than the arithmetic they save, so both forms
+    of a ``width``-unit first layer are timed there (:func:`first_layer_seconds`) on the
+    training rows, unless the dense rows would take more than half the free memory.
+    """
+    embedding, coords = embedding.to(device), coords.to(device=device, dtype=embedding.dtype)
+    free = available_bytes(device)
+    if free is not None and 2 * embedding.embedded_bytes(len(coords)) > free:
+        return plan
+    with torch.no_grad():
+        forms = {kind: embed_rows(embedding, coords, kind) for kind in (plan.kind, "dense")}
+    seconds = {kind: first_layer_seconds(rows, width) for kind, rows in forms.items()}
+    return FirstLayerPlan("dense") if seconds["dense"] < seconds[plan.kind] else plan
+
+
+def first_layer_seconds(rows: Tensor | SparseFeatures, width: int, repeats: int = 5) -> float:
+    """Median seconds of a ``width``-unit first layer's forward pass and weight gradient on
+    ``rows`` (after two untimed runs; the device synchronised around each)."""
+    values = rows.entry_weights() if isinstance(rows, SparseFeatures) else rows
+    layer = nn.Linear(rows.shape[1], width).to(device=values.device, dtype=values.dtype)
+    times = []
+    for index in range(repeats + 2):
+        synchronize(values.device)
+        start = time.perf_counter()
+        output = linear_layer(layer, rows)
+        output.backward(torch.ones_like(output))
+        synchronize(values.device)
+        if index >= 2:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def build_config_model(

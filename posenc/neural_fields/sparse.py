@@ -4,7 +4,9 @@ A coordinate network's first layer multiplies the embedded rows ``X`` (``N x F``
 weight ``W`` (``width x F``). For axis-wise embeddings (``concat`` and ``directions``
 compositions) most of that product is unnecessary. Both structured forms write ``X = S B``
 with a sparse selection ``S`` (``N x R``, CSR) and a small dense basis ``B`` (``R x F``), and
-compute ``X W^T + b = S (B W^T) + b``; the backward pass multiplies by a precomputed ``S^T``.
+compute ``X W^T + b = S (B W^T) + b``: every row of ``S`` holds the same number of entries, so
+``S T`` is a gather-sum of table rows (``embedding_bag``); the backward pass multiplies by a
+precomputed ``S^T``.
 
 ``lookup`` (any axis-wise embedding; exact)
     Row ``n`` concatenates the per-part features ``f(v_p[n])`` of its part values (the axes,
@@ -27,19 +29,23 @@ compute ``X W^T + b = S (B W^T) + b``; the backward pass multiplies by a precomp
 dense embedded matrix is small (fewer than ``STRUCTURED_MIN_ELEMENTS`` entries, where the
 product is cheap anyway), else picks ``lookup`` when the parts take at most
 ``LOOKUP_MAX_ROW_FRACTION`` of the rows' count of distinct values, else ``sparse`` when at
-most ``SPARSE_MAX_FILL`` of the centres are active per value, else ``dense``. Every form
-computes the same function up to floating-point summation order (and, for the untruncated
-Gaussian's sparse form, the sub-rounding tail).
+most ``SPARSE_MAX_FILL`` of the centres are active per value, else ``dense``; on a GPU, a fit
+then keeps the structured form only if it runs faster than the dense one there
+(:func:`posenc.neural_fields.pipeline.faster_first_layer`). Every form computes the same
+function up to floating-point summation order (and, for the untruncated Gaussian's sparse
+form, the sub-rounding tail).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from posenc.choices import FirstLayerForm, options
@@ -83,6 +89,20 @@ class SparseFeatures:
         return (self.rows.shape[0], self.num_features)
 
     @property
+    def columns(self) -> Tensor:
+        """``S``'s column indices, ``(N, Q)``: every row keeps its ``Q`` entries."""
+        return self.rows.col_indices().view(self.rows.shape[0], -1)
+
+    @property
+    def weights(self) -> Tensor | None:
+        """``S``'s values, ``(N, Q)``; ``None`` for ``lookup``, whose entries are all 1."""
+        return None if self.blocks is not None else self.entry_weights()
+
+    def entry_weights(self) -> Tensor:
+        """``S``'s values, ``(N, Q)``, the ones of ``lookup`` included."""
+        return self.rows.values().view(self.rows.shape[0], -1)
+
+    @property
     def nbytes(self) -> int:
         """Bytes held: both CSR matrices and the basis blocks."""
         tensors = [self.rows.crow_indices(), self.rows.col_indices(), self.rows.values()]
@@ -101,9 +121,21 @@ class SparseFeatures:
         ]
         return torch.cat(parts)
 
+    def table_grad(self, grad: Tensor) -> Tensor:
+        """The gradient of :meth:`table` with respect to ``W``, given the table's ``grad``
+        (``R x width``): ``grad^T B`` (``width x F``), part by part."""
+        if self.blocks is None:
+            return grad.T
+        sizes = [len(block) for block in self.blocks]
+        parts = grad.split(sizes)
+        return torch.cat(
+            [part.T @ block for part, block in zip(parts, self.blocks, strict=True)], 1
+        )
+
     def linear(self, weight: Tensor, bias: Tensor | None) -> Tensor:
         """``X W^T + b`` as ``S (B W^T) + b``; differentiable in ``weight`` and ``bias``."""
-        output = _SelectionProduct.apply(self.biased_table(weight, bias), self.rows, self.rows_t)
+        table = self.biased_table(weight, bias)
+        output = _SelectionProduct.apply(table, self.columns, self.weights, self.rows_t)
         return output if bias is None or self.blocks is not None else output + bias
 
     def biased_table(self, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -158,16 +190,23 @@ def _psd_root(gram: Tensor) -> Tensor:
 
 
 class _SelectionProduct(torch.autograd.Function):
-    """``S T`` for a CSR ``S``; the gradient ``S^T G`` uses the precomputed transpose."""
+    """``S T`` where row ``n`` of ``S`` holds ``weights[n, j]`` (1 if ``weights`` is ``None``)
+    at ``columns[n, j]``: a gather-sum of table rows; the gradient ``S^T G`` uses the
+    precomputed transpose ``rows_t``. The table may be of a lower precision than ``S``
+    (autocast)."""
 
     @staticmethod
-    def forward(ctx, table: Tensor, rows: Tensor, rows_t: Tensor) -> Tensor:
-        ctx.rows_t = rows_t
-        return rows @ table
+    def forward(
+        ctx, table: Tensor, columns: Tensor, weights: Tensor | None, rows_t: Tensor
+    ) -> Tensor:
+        ctx.rows_t, ctx.dtype = rows_t, table.dtype
+        weights = None if weights is None else weights.to(table.dtype)
+        return F.embedding_bag(columns, table, mode="sum", per_sample_weights=weights)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
-        return ctx.rows_t @ grad, None, None
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
+        rows_t = ctx.rows_t
+        return (rows_t @ grad.to(rows_t.dtype)).to(ctx.dtype), None, None, None
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,20 +219,42 @@ class StackedFeatures:
     tables ``T_b = B_b W_b^T`` stacked: the same arithmetic as ``B`` separate products.
     """
 
-    rows: Tensor
     rows_t: Tensor
+    columns: Tensor
+    weights: Tensor | None
     members: tuple[SparseFeatures, ...]
 
     @classmethod
     def stack(cls, members: Sequence[SparseFeatures]) -> StackedFeatures:
-        """Stack members of equal row count and form (all ``lookup`` or all ``sparse``)."""
+        """Stack members of equal row count and form (all ``lookup`` or all ``sparse``).
+
+        ``columns`` and ``weights`` hold ``S``'s entries row by row, members with fewer
+        entries per row (a narrower basis) padded with zero weights.
+        """
         if len({member.shape for member in members}) != 1:
             raise ValueError("stacked features need members of one shape")
         if len({member.kind for member in members}) != 1:
             raise ValueError("stacked features need members of one form")
-        rows = _block_diagonal([member.rows for member in members])
         rows_t = _block_diagonal([member.rows_t for member in members])
-        return cls(rows, rows_t, tuple(members))
+        widest = max(member.columns.shape[1] for member in members)
+        offsets = [0, *itertools.accumulate(member.rows.shape[1] for member in members)]
+        columns = torch.cat(
+            [
+                F.pad(member.columns + offset, (0, widest - member.columns.shape[1]), value=offset)
+                for member, offset in zip(members, offsets, strict=False)
+            ]
+        )
+        weights = None
+        if members[0].weights is not None or any(
+            member.columns.shape[1] < widest for member in members
+        ):
+            weights = torch.cat(
+                [
+                    F.pad(member.entry_weights(), (0, widest - member.columns.shape[1]))
+                    for member in members
+                ]
+            )
+        return cls(rows_t, columns, weights, tuple(members))
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -207,9 +268,9 @@ class StackedFeatures:
             member.biased_table(weight[index], bias[index, :, 0])
             for index, member in enumerate(self.members)
         ]
-        output = _SelectionProduct.apply(torch.cat(tables), self.rows, self.rows_t)
+        output = _SelectionProduct.apply(torch.cat(tables), self.columns, self.weights, self.rows_t)
         output = output.reshape(len(self.members), -1, weight.shape[1])
-        return output if self.members[0].blocks is not None else output + bias.transpose(1, 2)
+        return output if self.weights is None else output + bias.transpose(1, 2)
 
 
 def stack_rows(rows: Sequence[Tensor | SparseFeatures]) -> Tensor | StackedFeatures:
@@ -405,6 +466,19 @@ def _selection(columns: Tensor, weights: Tensor, num_columns: int) -> tuple[Tens
         (num_columns, count),
     )
     return matrix, transpose
+
+
+def selection_transposes(
+    columns: Tensor, weights: Tensor, num_columns: int, chunk_rows: int
+) -> list[Tensor]:
+    """``S_c^T`` (CSR, ``num_columns x rows of c``) of every chunk ``c`` of ``chunk_rows`` rows
+    of ``S``, where ``S[n, columns[n, j]] = weights[n, j]`` (columns of a row distinct)."""
+    return [
+        _selection(chunk_columns, chunk_weights, num_columns)[1]
+        for chunk_columns, chunk_weights in zip(
+            columns.split(chunk_rows), weights.split(chunk_rows), strict=True
+        )
+    ]
 
 
 def _csr(pointers: Tensor, columns: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:

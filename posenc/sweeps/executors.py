@@ -8,7 +8,6 @@ and/or seed into batched jobs (:func:`~posenc.sweeps.jobs.plan_jobs`).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,6 +29,7 @@ from posenc.sweeps.jobs import (
     plan_jobs,
     run_job,
 )
+from posenc.threads import usable_cores
 
 REPORT_SECONDS = 0.5
 """A worker process sends its training steps to the driver at most this often."""
@@ -65,7 +65,7 @@ class ProcessPoolExecutor(Executor):
         if workers < 1:
             raise ValueError(f"a process pool needs at least 1 worker, got {workers}")
         self.workers = workers
-        self.threads = threads or max(1, available_cores() // workers)
+        self.threads = threads or max(1, usable_cores() // workers)
         self.report_seconds = report_seconds
 
     def execute_jobs(
@@ -154,13 +154,6 @@ def _start_worker(threads: int, steps: Any, seconds: float) -> None:
 
 def _run_reporting(job: Job) -> list[RunOutcome]:
     return run_job(job, on_steps=_reports)
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 class BatchedExecutor(Executor):

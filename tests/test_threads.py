@@ -1,0 +1,72 @@
+"""Threads on shared machines: passive OpenMP waiting when posenc is imported first, and the
+CPU count from the affinity mask and the cgroup quota."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from posenc.threads import cgroup_cpu_quota, usable_cores, use_usable_cores
+from tests.conftest import REPO_ROOT
+
+AFFINITY = len(os.sched_getaffinity(0))
+
+
+def wait_policy(code: str, **env: str) -> str:
+    """``OMP_WAIT_POLICY`` as seen after running ``code`` in a fresh interpreter."""
+    environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    result = subprocess.run(
+        [sys.executable, "-c", f"{code}; import os; print(os.environ.get('OMP_WAIT_POLICY'))"],
+        env={**environment, "PYTHONPATH": str(REPO_ROOT), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_importing_posenc_before_torch_makes_waiting_threads_sleep() -> None:
+    assert wait_policy("import posenc; import torch") == "PASSIVE"
+    assert wait_policy("import posenc", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"  # the user's
+    assert wait_policy("import torch; import posenc") == "None"  # too late to matter
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_cgroup_quotas_of_both_versions(tmp_path, files, quota) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(tmp_path) == quota
+    expected = AFFINITY if quota is None else min(AFFINITY, max(1, -(-quota // 1)))
+    assert usable_cores(tmp_path) == expected
+
+
+def test_a_quota_caps_the_affinity_mask(tmp_path) -> None:
+    (tmp_path / "cpu.max").write_text("100000 100000\n")  # one CPU
+    assert usable_cores(tmp_path) == 1
+
+
+def test_torch_threads_follow_the_usable_cores_unless_the_user_set_them(monkeypatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        torch.set_num_threads(1)
+        assert use_usable_cores() == usable_cores()
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(1)
+        assert use_usable_cores() == 1
+    finally:
+        torch.set_num_threads(before)
