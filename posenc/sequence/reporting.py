@@ -98,7 +98,7 @@ def save_run(result: RunResult, out: Path) -> None:
             stage / "model.pt",
         )
         plot_learning_curves(result.metrics, stage / "learning_curves.png")
-        if result.config.pe == "cope":
+        if result.model.cope_layers():
             example = result.task.sample(
                 IN_DISTRIBUTION, np.random.default_rng(result.config.train.seed), 1
             )[0]
@@ -144,21 +144,21 @@ def plot_cope_maps(
     path: Path,
     window: int = 40,
 ) -> None:
-    """CoPE gates and positions of every layer and head on the last ``window`` tokens of one
-    sequence: row ``i`` of a gate map shows which earlier tokens query ``i`` counts, and the
+    """CoPE gates and positions of every CoPE layer and head on the last ``window`` tokens of
+    one sequence: row ``i`` of a gate map shows which earlier tokens query ``i`` counts, and the
     position map their counted distance from ``i``."""
     device = next(model.parameters()).device
     inputs = torch.as_tensor(example.tokens[:-1], device=device)[None]
     maps = model.contextual_maps(inputs)
     start = max(0, inputs.shape[1] - window)
     labels = task.decode(example.tokens[start:-1])
-    heads = maps[0][0].shape[1]
+    heads = model.config.heads
     figure = Figure(figsize=(3.2 * heads, 3.2 * 2 * len(maps)), layout="constrained")
     axes = np.asarray(figure.subplots(2 * len(maps), heads, squeeze=False))
-    for layer, (gates, positions) in enumerate(maps):
+    for order, (layer, (gates, positions)) in enumerate(maps.items()):
         for head in range(heads):
             for row, (values, name) in enumerate(((gates, "gates"), (positions, "positions"))):
-                panel = axes[2 * layer + row, head]
+                panel = axes[2 * order + row, head]
                 shown = values[0, head, start:, start:].cpu().numpy()
                 image = panel.imshow(shown, cmap="viridis", vmin=0)
                 panel.set_title(f"layer {layer} head {head}: {name}", fontsize=8)
