@@ -140,6 +140,10 @@ def test_paper_preset_matches_the_reference_recipe():
         "dropout": 0.1,
         "max_position": 512,
         "tie_embeddings": True,
+        "cope_gates": "key",
+        "cope_scaled": True,
+        "cope_every": 1,
+        "cope_shared_table": False,
     }
     assert config["train"]["lr"] == 7e-5
     assert config["train"]["batch_size"] == 64
