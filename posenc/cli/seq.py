@@ -98,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_run_options(compare)
     compare.add_argument(
-        "--pe", nargs="+", help="encodings to compare (required with --task; a table's own)"
+        "--pe", nargs="+", help="encodings to compare (required with --task; --table: its own)"
     )
     compare.add_argument("--seeds", type=int, default=3, help="seeds per encoding (3)")
     compare.add_argument("--seed", type=int, default=0, help="first seed (0)")
@@ -198,7 +198,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weight-decay", type=float)
     group.add_argument("--warmup-steps", type=int)
     group.add_argument("--train-size", type=int, help="fixed training set (default: fresh)")
-    group.add_argument("--test-size", type=int, help="test sequences per split")
+    group.add_argument(
+        "--test-size", type=int, help="test sequences per split (lm: windows of context T)"
+    )
     group.add_argument("--eval-every", type=int, help="steps between learning-curve points")
     group.add_argument("--device", help="cpu | cuda | cuda:N")
 

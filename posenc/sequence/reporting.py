@@ -162,21 +162,25 @@ def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
 
 
 def plot_learning_curves(metrics: dict[str, Any], path: Path) -> None:
-    """Training loss per step and each split's loss and error at every evaluation."""
+    """Training loss per step and each validation split's loss and error at every evaluation
+    (for ``lm`` the losses in bits per byte and the error of the greedy next byte)."""
+    bits = task_class(metrics["task"]).measure == "bits_per_byte"
+    scale = 1 / math.log(2) if bits else 1.0
     figure = Figure(figsize=(10, 4), layout="constrained")
     loss_axes, error_axes = figure.subplots(1, 2)
-    losses = metrics["train_loss"]
+    losses = scale * np.asarray(metrics["train_loss"])
     smooth = _moving_average(losses, max(1, min(50, len(losses) // 10)))
     loss_axes.plot(np.arange(1, len(losses) + 1), losses, color="0.8", lw=0.5)
     loss_axes.plot(np.arange(len(losses) - len(smooth) + 1, len(losses) + 1), smooth, label="train")
     steps = [point["step"] for point in metrics["curve"]]
-    for split in metrics["splits"]:
-        loss_axes.plot(steps, [p[split]["loss"] for p in metrics["curve"]], "o-", ms=3, label=split)
-        error_axes.plot(
-            steps, [100 * p[split]["error"] for p in metrics["curve"]], "o-", ms=3, label=split
-        )
-    loss_axes.set(xlabel="step", ylabel="answer loss", yscale="log", title="loss")
-    error_axes.set(xlabel="step", ylabel="answer error (%)", title="error")
+    for index, split in enumerate(metrics["splits"]):
+        style = {"color": f"C{index + 1}", "marker": "o", "ms": 3, "label": split}
+        loss_axes.plot(steps, [scale * p[split]["loss"] for p in metrics["curve"]], **style)
+        error_axes.plot(steps, [100 * p[split]["error"] for p in metrics["curve"]], **style)
+    loss_label = "bits per byte" if bits else "answer loss"
+    loss_axes.set(xlabel="step", ylabel=loss_label, yscale="log", title="loss")
+    error_label = "next-byte error (%)" if bits else "answer error (%)"
+    error_axes.set(xlabel="step", ylabel=error_label, title="error")
     for axes in (loss_axes, error_axes):
         axes.legend()
     figure.suptitle(f"{metrics['task']} / {metrics['pe']} / seed {metrics['seed']}")
