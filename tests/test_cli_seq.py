@@ -245,9 +245,9 @@ def test_lm_train_on_a_corpus_file_reports_bits_per_byte(tmp_path, capsys):
     command = ["seq", "train", "--task", "lm", "--corpus", str(corpus), "--pe", "cope+relative"]
     assert main([*command, *TINY, "--task-param", "context=8", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith("lm/cope+relative seed 0: bits per byte id ")
+    assert printed.startswith("lm/cope+relative seed 0: bits per byte at T=8 ")
     metrics = json.loads((out / "metrics.json").read_text())
-    assert f"4T {metrics['splits']['4T']['bits_per_byte']:.3f}" in printed
+    assert f", 4T=32 {metrics['splits']['4T']['bits_per_byte']:.3f} -> " in printed
     assert metrics["data"]["corpus"] == str(corpus.resolve())
     config = json.loads((out / "config.json").read_text())
     assert config["task_params"]["context"] == 8

@@ -252,10 +252,12 @@ def run_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     metrics = experiments.run_and_save(config, out, threads=args.threads)
     if "bits_per_byte" in metrics["splits"][metrics["primary_ood"]]:
+        task = config.build_task()
         results = ", ".join(
-            f"{split} {result['bits_per_byte']:.3f}" for split, result in metrics["splits"].items()
+            f"{task.split_label(split)} {result['bits_per_byte']:.3f}"
+            for split, result in metrics["splits"].items()
         )
-        print(f"{args.task}/{args.pe} seed {args.seed}: bits per byte {results} -> {out}")
+        print(f"{args.task}/{args.pe} seed {args.seed}: bits per byte at {results} -> {out}")
     else:
         errors = ", ".join(
             f"{split} {100 * result['error']:.2f}%" for split, result in metrics["splits"].items()
@@ -338,11 +340,11 @@ def run_analyze(args: argparse.Namespace) -> int:
         write_json(staging / "analysis.json", [m.as_dict() for m in measures])
         _plot_similarity(measures, staging / "similarity.png")
         _plot_sr_dp(measures, staging / "sr_dp.png")
-    print(f"{'encoding':<11} {'rows x cols':>12} {'SR':>9} {'DP':>9}  source")
+    print(f"{'encoding':<13} {'rows x cols':>12} {'SR':>9} {'DP':>9}  source")
     for m in measures:
         shape = f"{m.rows} x {m.columns}"
         print(
-            f"{m.pe:<11} {shape:>12} {m.stable_rank:9.3f} {m.distance_preservation:9.5f}  "
+            f"{m.pe:<13} {shape:>12} {m.stable_rank:9.3f} {m.distance_preservation:9.5f}  "
             f"{m.source}"
         )
     print(f"-> {out}")
