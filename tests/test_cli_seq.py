@@ -364,3 +364,15 @@ def test_compare_table_errors_are_one_line(capsys, tmp_path, arguments, message)
     out = tmp_path / "never"
     assert message in _main_error(capsys, ["seq", "compare", *arguments, "--out", str(out)])
     assert not out.exists()
+
+
+def test_compare_table_checks_every_variant_folder_before_training(capsys, tmp_path):
+    out = tmp_path / "table"
+    stale = out / "5-variables" / "cope-seed0"
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{}")
+    (stale / "metrics.json").write_text("{}")
+    command = ["seq", "compare", "--table", "counting", "--pe", "cope", "--seeds", "1", *TINY]
+    error = _main_error(capsys, [*command, "--out", str(out)])
+    assert "holds a run with a different configuration" in error
+    assert sorted(p.name for p in out.iterdir()) == ["5-variables"]

@@ -176,9 +176,12 @@ def compare_table(
     """:func:`compare` each variant's configurations into ``out/<label>`` (``out`` itself for
     the single unlabelled variant), then, for several variants, write beside them ``runs.csv``,
     ``summary.csv`` and ``summary.md`` with the variants side by side. Returns the metrics of
-    every run, by variant."""
+    every run, by variant. Every variant's folder is checked before any training."""
+    folders = {label: out / label if label else out for label in groups}
+    for label, configs in groups.items():
+        finished_runs(folders[label], configs)
     results = {
-        label: compare(configs, out / label if label else out, jobs=jobs, progress=progress)
+        label: compare(configs, folders[label], jobs=jobs, progress=progress)
         for label, configs in groups.items()
     }
     if len(groups) > 1:
