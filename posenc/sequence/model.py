@@ -45,7 +45,8 @@ class ModelConfig:
     see :class:`~posenc.sequence.encodings.ContextualEncoding`), ``cope_scaled`` (``False``:
     the position term is not divided by ``sqrt(d)``), ``cope_every`` (CoPE on layers
     ``k - 1, 2k - 1, ...`` only, counting from 0; the other layers attend without it) and
-    ``cope_shared_table`` (one position table for every CoPE layer).
+    ``cope_shared_table`` (one CoPE table for every CoPE layer; the relative tables of
+    ``cope+relative`` stay one per layer).
     """
 
     vocab_size: int
