@@ -279,14 +279,21 @@ def summary_markdown(
     """Markdown table of summary rows, mean ± std over seeds, with a paper column beside every
     split where the paper has a number. ``groups`` maps a variant label (``""`` for a plain
     comparison) to its rows; a table with several variants puts them side by side, matched by
-    encoding."""
+    encoding, and shows a paper column that repeats an earlier one only once."""
     measure = MEASURES[task.measure]
     columns = []  # (label, group, split, paper?)
+    shown_papers = set()
     for group, rows in groups.items():
         prefix = f"{group} " if group else ""
         for split in task.splits:
             columns.append((f"{prefix}{task.split_label(split)} {measure.label}", group, split, 0))
-            if any(not math.isnan(row[f"{split}_paper"]) for row in rows):
+            papers = tuple(
+                (row["pe"], row[f"{split}_paper"])
+                for row in rows
+                if not math.isnan(row[f"{split}_paper"])
+            )
+            if papers and papers not in shown_papers:
+                shown_papers.add(papers)
                 columns.append((f"{prefix}{measure.paper_label}", group, split, 1))
     encodings = list(dict.fromkeys(row["pe"] for rows in groups.values() for row in rows))
     by_key = {(group, row["pe"]): row for group, rows in groups.items() for row in rows}
