@@ -107,7 +107,7 @@ def test_train_error_in_a_real_process_is_one_line(run_cli, tmp_path):
     assert result.returncode == 2
     assert result.stderr == (
         "posenc seq: error: unknown task 'flipflip'; did you mean 'flipflop'? "
-        "(available: flipflop, selective_copy, counting)\n"
+        "(available: flipflop, selective_copy, counting, lm)\n"
     )
     assert not out.exists()
 
@@ -229,3 +229,150 @@ def test_analyze_errors_are_one_line_and_write_nothing(capsys, tmp_path, argumen
     out = tmp_path / "analysis"
     assert message in _main_error(capsys, ["seq", "analyze", *arguments, "--out", str(out)])
     assert not out.exists()
+
+
+# ------------------------------------------------------------------- language modelling
+def _prose_file(path, size: int = 12_000):
+    words = ("the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "slept")
+    text = " ".join(words[(index * 7 + index // 3) % len(words)] for index in range(size // 4))
+    path.write_text(text[:size])
+    return path
+
+
+def test_lm_train_on_a_corpus_file_reports_bits_per_byte(tmp_path, capsys):
+    corpus = _prose_file(tmp_path / "prose.txt")
+    out = tmp_path / "lm"
+    command = ["seq", "train", "--task", "lm", "--corpus", str(corpus), "--pe", "cope+relative"]
+    assert main([*command, *TINY, "--task-param", "context=8", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("lm/cope+relative seed 0: bits per byte at T=8 ")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f", 4T=32 {metrics['splits']['4T']['bits_per_byte']:.3f} -> " in printed
+    assert metrics["data"]["corpus"] == str(corpus.resolve())
+    config = json.loads((out / "config.json").read_text())
+    assert config["task_params"]["context"] == 8
+    assert config["model"]["context"] == 32 and config["model"]["max_position"] == 7
+    assert (out / "cope_maps.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty (0 bytes of text)"),
+        (b"GIF89a\0\1\2", "is binary, not text: a NUL byte at offset 6"),
+        (b"too short", "holds 9 bytes, fewer than one context of 65 (T + 1)"),
+    ],
+)
+def test_lm_refuses_a_bad_corpus_in_one_line(capsys, tmp_path, content, message):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(content)
+    out = tmp_path / "never"
+    command = ["seq", "train", "--task", "lm", "--corpus", str(corpus), "--pe", "rope"]
+    assert message in _main_error(capsys, [*command, "--out", str(out)])
+    assert not out.exists()
+
+
+def test_lm_compare_refuses_an_empty_corpus_folder(capsys, tmp_path):
+    (tmp_path / "texts").mkdir()
+    command = ["seq", "compare", "--task", "lm", "--corpus", str(tmp_path / "texts")]
+    out = tmp_path / "never"
+    error = _main_error(capsys, [*command, "--pe", "cope", "--out", str(out)])
+    assert "no file in the folder matches '*'" in error
+    assert not out.exists()
+
+
+def test_cope_variant_flags_reach_the_model_config(tmp_path):
+    out = tmp_path / "variant"
+    flags = ["--cope-gate-key", "--cope-no-scale", "--cope-every", "2", "--cope-shared-table"]
+    command = ["seq", "train", *FLIPFLOP, "--pe", "cope", *TINY, "--layers", "2", *flags]
+    assert main([*command, "--out", str(out)]) == 0
+    model = json.loads((out / "config.json").read_text())["model"]
+    assert (model["cope_gates"], model["cope_scaled"]) == ("separate_key", False)
+    assert (model["cope_every"], model["cope_shared_table"]) == (2, True)
+    saved = torch.load(out / "model.pt", weights_only=True)["state_dict"]
+    assert "blocks.1.attention.gate_key.weight" in saved
+    assert "blocks.0.attention.position.table" not in saved  # layer 0 has no CoPE
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--pe", "rope", "--cope-every", "2"], "cope_every apply to the cope encodings only"),
+        (["--pe", "cope", "--cope-gate-key", "--cope-value-gates"], "not allowed with"),
+        (["--pe", "cope", "--cope-every", "0"], "cope_every must be an integer >= 1"),
+        (["--pe", "cope", "--corpus", "stdlib-docs"], "--corpus applies to --task lm"),
+    ],
+)
+def test_cope_flag_errors_are_one_line(capsys, tmp_path, arguments, message):
+    out = tmp_path / "never"
+    assert message in _main_error(
+        capsys, ["seq", "train", *FLIPFLOP, *arguments, "--out", str(out)]
+    )
+    assert not out.exists()
+
+
+def test_compare_gives_cope_flags_to_cope_encodings_only(tmp_path):
+    out = tmp_path / "cmp"
+    command = ["seq", "compare", *FLIPFLOP, "--pe", "absolute", "cope", "--seeds", "1", *TINY]
+    assert main([*command, "--layers", "2", "--cope-every", "2", "--out", str(out)]) == 0
+    absolute = json.loads((out / "absolute-seed0" / "config.json").read_text())["model"]
+    cope = json.loads((out / "cope-seed0" / "config.json").read_text())["model"]
+    assert (absolute["cope_every"], cope["cope_every"]) == (1, 2)
+
+
+def test_compare_table_runs_every_variant_beside_the_paper(tmp_path, capsys):
+    out = tmp_path / "table"
+    command = ["seq", "compare", "--table", "counting", "--pe", "absolute", "cope", "--seeds", "1"]
+    assert main([*command, *TINY, "--task-param", "max_statements=4", "--out", str(out)]) == 0
+    variants = ["1-variable", "3-variables", "5-variables"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*variants, "runs.csv", "summary.csv", "summary.md"]
+    )
+    for variant in variants:
+        assert (out / variant / "cope-seed0" / "metrics.json").is_file()
+        assert (out / variant / "summary.md").is_file()
+    with (out / "runs.csv").open() as file:
+        runs = list(csv.DictReader(file))
+    assert [(row["variant"], row["pe"]) for row in runs] == [
+        (variant, pe) for variant in variants for pe in ("absolute", "cope")
+    ]
+    summary = (out / "summary.md").read_text()
+    assert summary in capsys.readouterr().out
+    header, _, absolute, cope = summary.splitlines()[2:6]
+    assert header.count("paper (%)") == 3
+    assert absolute.startswith("| absolute | 1 |") and cope.startswith("| cope | 1 |")
+    assert [cell.strip() for cell in absolute.split("|")[4::3]] == ["5.3", "67.6", "71.5"]
+    assert [cell.strip() for cell in cope.split("|")[4::3]] == ["0", "1.2", "7.4"]
+    metrics = json.loads((out / "5-variables" / "cope-seed0" / "metrics.json").read_text())
+    error = f"{100 * metrics['splits']['id']['error']:.2f}"
+    assert cope.split("|")[3].strip().startswith(error)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--table", "counting", "--task", "counting"], "not allowed with argument"),
+        (["--table", "counting", "--task-param", "num_variables=2"], "sets num_variables itself"),
+        (["--table", "lm", "--corpus", "stdlib-code"], "sets corpus itself"),
+        (["--table", "tiny"], "invalid choice: 'tiny'"),
+        (["--task", "counting"], "give the encodings to compare"),
+        (["--pe", "cope"], "one of the arguments --task --table is required"),
+        (["--table", "flipflop", "--pe", "rope", "--cope-every", "2"], "need a cope encoding"),
+    ],
+)
+def test_compare_table_errors_are_one_line(capsys, tmp_path, arguments, message):
+    out = tmp_path / "never"
+    assert message in _main_error(capsys, ["seq", "compare", *arguments, "--out", str(out)])
+    assert not out.exists()
+
+
+def test_compare_table_checks_every_variant_folder_before_training(capsys, tmp_path):
+    out = tmp_path / "table"
+    stale = out / "5-variables" / "cope-seed0"
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{}")
+    (stale / "metrics.json").write_text("{}")
+    command = ["seq", "compare", "--table", "counting", "--pe", "cope", "--seeds", "1", *TINY]
+    error = _main_error(capsys, [*command, "--out", str(out)])
+    assert "holds a run with a different configuration" in error
+    assert sorted(p.name for p in out.iterdir()) == ["5-variables"]

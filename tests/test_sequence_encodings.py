@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -50,9 +51,15 @@ def test_sinusoidal_table_rejects_bad_sizes(length, dim):
         sinusoidal_table(length, dim)
 
 
-def _direct_cope_logits(q, k, table, max_position):
-    """O(T^2 p_max) evaluation straight from the formulas: gates summed per pair, the
-    fractional position interpolated with hat weights max(0, 1 - |p - r|) over every row r."""
+def _direct_cope_logits(
+    q, k, table, max_position, gate_keys=None, scaled=True, relative=None, relative_max=None
+):
+    """O(T^2 p_max) evaluation straight from the formulas: gates sigmoid(q_i . c_t / sqrt(d))
+    summed per pair (c = gate_keys, the keys k by default), the fractional position
+    interpolated with hat weights max(0, 1 - |p - r|) over every row r, the position term
+    divided by sqrt(d) only if ``scaled``, and the relative bias q_i . r[min(i - j, m)] / sqrt(d)
+    added if a ``relative`` table is given."""
+    gate_keys = k if gate_keys is None else gate_keys
     batch, heads, length, dim = q.shape
     logits = torch.full((batch, heads, length, length), -math.inf, dtype=q.dtype)
     rows = torch.arange(table.shape[0], dtype=q.dtype)
@@ -61,13 +68,17 @@ def _direct_cope_logits(q, k, table, max_position):
             for i in range(length):
                 for j in range(i + 1):
                     gates = [
-                        torch.sigmoid(q[b, h, i] @ k[b, h, t] / math.sqrt(dim))
+                        torch.sigmoid(q[b, h, i] @ gate_keys[b, h, t] / math.sqrt(dim))
                         for t in range(j, i + 1)
                     ]
                     position = min(float(sum(gates)), max_position)
                     weights = (1 - (rows - position).abs()).clamp(min=0)
                     embedding = weights @ table
-                    logits[b, h, i, j] = q[b, h, i] @ (k[b, h, j] + embedding) / math.sqrt(dim)
+                    logit = q[b, h, i] @ k[b, h, j] / math.sqrt(dim)
+                    logit += q[b, h, i] @ embedding / (math.sqrt(dim) if scaled else 1.0)
+                    if relative is not None:
+                        logit += q[b, h, i] @ relative[min(i - j, relative_max)] / math.sqrt(dim)
+                    logits[b, h, i, j] = logit
     return logits
 
 
@@ -84,6 +95,144 @@ def test_cope_equals_its_direct_evaluation(max_position, dtype):
     torch.testing.assert_close(logits, direct, atol=1e-5, rtol=0)
     output = fast(q.to(dtype), k.to(dtype), v.to(dtype)).double()
     torch.testing.assert_close(output, torch.softmax(direct, dim=-1) @ v, atol=1e-5, rtol=0)
+
+
+VARIANTS = {
+    "separate gate key": {"gates": "separate_key"},
+    "value gates": {"gates": "value"},
+    "no sqrt(d) division": {"scaled": False},
+    "cope+relative": {"relative": True},
+    "all at once": {"gates": "separate_key", "scaled": False, "relative": True},
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("max_position", [3, 20])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_cope_variant_equals_its_direct_evaluation(variant, max_position, dtype):
+    options = VARIANTS[variant]
+    q, k, v = _qkv(seed=max_position)
+    separate_keys = _qkv(seed=100 + max_position)[0]
+    cope = ContextualEncoding(q.shape[-1], max_position, **options).double()
+    with torch.no_grad():
+        cope.table.normal_(generator=torch.Generator().manual_seed(7))
+    gates = options.get("gates", "key")
+    gate_keys = {"key": None, "separate_key": separate_keys, "value": v}[gates]
+    relative = cope.relative.table.detach() if cope.relative is not None else None
+    direct = _direct_cope_logits(
+        q,
+        k,
+        cope.table.detach(),
+        max_position,
+        gate_keys=gate_keys,
+        scaled=options.get("scaled", True),
+        relative=relative,
+        relative_max=max_position,
+    )
+    fast = cope.to(dtype)
+    typed = [tensor.to(dtype) for tensor in (q, k, v, separate_keys)]
+    passed = {"gate_keys": typed[3]} if gates == "separate_key" else {}
+    output = fast(*typed[:3], **passed).double()
+    torch.testing.assert_close(output, torch.softmax(direct, dim=-1) @ v, atol=1e-5, rtol=0)
+    logit_keys = {"key": None, "separate_key": typed[3], "value": typed[2]}[gates]
+    logits = fast.logits(typed[0], typed[1], logit_keys).double()
+    torch.testing.assert_close(logits, direct, atol=1e-5, rtol=0)
+    # Each variant changes the logits of the paper's CoPE with the same table.
+    plain = _direct_cope_logits(q, k, cope.table.detach().double(), max_position)
+    assert (direct - plain).nan_to_num().abs().amax() > 1e-3
+
+
+def test_cope_gates_other_than_keys_need_gate_keys():
+    q, k, _ = _qkv(seed=1)
+    with pytest.raises(ValueError, match="separate_key gates needs the gate keys"):
+        ContextualEncoding(q.shape[-1], 8, gates="separate_key").double().logits(q, k)
+    with pytest.raises(ValueError, match="cope gates must be one of"):
+        ContextualEncoding(q.shape[-1], 8, gates="query")
+
+
+def _direct_model_logits(model, tokens, shared_table=None):
+    """The transformer's forward pass with every attention computed from the formulas: CoPE
+    on the layers ``k - 1, 2k - 1, ...`` (``k = cope_every``), with one shared table if given,
+    and on the other layers plain attention (``cope``) or the relative bias
+    (``cope+relative``). Norms, projections and MLPs are the model's own modules."""
+    config = model.config
+    batch, length = tokens.shape
+    x = model.tokens(tokens)
+    for index, block in enumerate(model.blocks):
+        attention, encoding = block.attention, block.attention.position
+        parts = attention.qkv(block.attention_norm(x)).view(batch, length, 3, config.heads, -1)
+        q, k, v = parts.permute(2, 0, 3, 1, 4)
+        gate_keys = None
+        if attention.gate_key is not None:
+            gate_keys = attention.gate_key(block.attention_norm(x))
+            gate_keys = gate_keys.view(batch, length, config.heads, -1).transpose(1, 2)
+        if config.cope_gates == "value":
+            gate_keys = v
+        relative = config.pe == "cope+relative"
+        m = config.resolved_max_position
+        if (index + 1) % config.cope_every == 0:
+            table = encoding.table if shared_table is None else shared_table
+            logits = _direct_cope_logits(
+                q,
+                k,
+                table,
+                m,
+                gate_keys=gate_keys,
+                scaled=config.cope_scaled,
+                relative=encoding.relative.table if relative else None,
+                relative_max=m,
+            )
+        else:
+            zero = torch.zeros(m + 1, q.shape[-1], dtype=q.dtype)
+            logits = _direct_cope_logits(
+                q, k, zero, m, relative=encoding.table if relative else None, relative_max=m
+            )  # a zero CoPE table: plain attention, plus the relative bias if any
+        mixed = (torch.softmax(logits, dim=-1) @ v).transpose(1, 2).reshape(batch, length, -1)
+        x = x + attention.out(mixed)
+        x = x + block.mlp(block.mlp_norm(x))
+    return model.head(model.final_norm(x))
+
+
+@pytest.mark.parametrize(
+    ("pe", "options", "cope_layers"),
+    [
+        ("cope", {"cope_every": 2}, [1, 3]),
+        ("cope+relative", {"cope_every": 3}, [2]),
+        ("cope", {"cope_shared_table": True}, [0, 1, 2, 3]),
+        ("cope+relative", {"cope_every": 2, "cope_shared_table": True}, [1, 3]),
+        ("cope", {"cope_gates": "separate_key", "cope_scaled": False}, [0, 1, 2, 3]),
+        ("cope+relative", {"cope_gates": "value", "max_position": 3}, [0, 1, 2, 3]),
+    ],
+)
+def test_model_cope_layers_and_shared_tables_equal_the_direct_forward(pe, options, cope_layers):
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=7, context=6, pe=pe, layers=4, width=8, heads=2, **options)
+    model = CausalTransformer(config).double().eval()
+    assert list(model.cope_layers()) == cope_layers
+    tables = [model.cope_layers()[index].table for index in cope_layers]
+    with torch.no_grad():
+        tables[0].normal_()  # only the first CoPE table is set
+    shared = config.cope_shared_table
+    if shared:
+        assert all(table is tables[0] for table in tables)
+        alone = CausalTransformer(replace(config, cope_shared_table=False))
+        saved = (len(cope_layers) - 1) * tables[0].numel()
+        assert _parameters(alone) - _parameters(model) == saved
+    else:
+        for table in tables[1:]:
+            with torch.no_grad():
+                table.normal_()
+    tokens = torch.randint(1, 7, (2, 6))
+    with torch.no_grad():
+        fast = model(tokens)
+        direct = _direct_model_logits(model, tokens, tables[0] if shared else None)
+    torch.testing.assert_close(fast, direct, atol=1e-5, rtol=0)
+    separate = config.cope_gates == "separate_key"
+    assert all((block.attention.gate_key is not None) == separate for block in model.blocks)
+
+
+def _parameters(model) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
 
 
 def test_cope_positions_count_gates_from_the_query_back_and_clamp():
@@ -189,6 +338,11 @@ def test_model_rejects_sequences_longer_than_its_context():
         ({"dropout": 1.0}, "dropout"),
         ({"layers": 0}, "layers must be an integer >= 1"),
         ({"max_position": 0}, "max_position"),
+        ({"pe": "rope", "cope_every": 2}, "cope_every apply to the cope encodings only"),
+        ({"pe": "absolute", "cope_gates": "value"}, "cope_gates apply to the cope encodings"),
+        ({"cope_gates": "query"}, "cope_gates must be one of key, separate_key, value"),
+        ({"layers": 2, "cope_every": 3}, "cope_every 3 leaves no CoPE layer among 2 layers"),
+        ({"cope_scaled": "no"}, "cope_scaled must be true or false"),
     ],
 )
 def test_model_config_rejects_bad_values(fields, message):
@@ -198,4 +352,9 @@ def test_model_config_rejects_bad_values(fields, message):
 
 def test_registry_lookup():
     assert sequence_encoding("rope").name == "rope"
-    assert set(SEQUENCE_ENCODINGS) == {"absolute", "sinusoidal", "relative", "rope", "cope"}
+    assert set(SEQUENCE_ENCODINGS) == {
+        "absolute", "sinusoidal", "relative", "rope", "cope", "cope+relative"
+    }  # fmt: skip
+    assert [name for name, encoding in SEQUENCE_ENCODINGS.items() if encoding.contextual] == [
+        "cope", "cope+relative"
+    ]  # fmt: skip

@@ -140,6 +140,10 @@ def test_paper_preset_matches_the_reference_recipe():
         "dropout": 0.1,
         "max_position": 512,
         "tie_embeddings": True,
+        "cope_gates": "key",
+        "cope_scaled": True,
+        "cope_every": 1,
+        "cope_shared_table": False,
     }
     assert config["train"]["lr"] == 7e-5
     assert config["train"]["batch_size"] == 64
@@ -172,3 +176,22 @@ def test_cuda_is_refused_where_absent(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
         resolve_config("counting", "cope", train={"device": "cuda"})
+
+
+def test_curves_use_validation_sequences_and_the_bar_shows_their_loss():
+    config = _tiny()
+    task = config.build_task()
+    held = training.validation_sets(task, config.train)
+    tests = training.test_sets(task, config.train)
+    assert [len(held[split]) for split in task.splits] == [10, 10]
+    assert [len(tests[split]) for split in task.splits] == [20, 20]
+    # Drawn from their own stream: not the first test sequences (tiny tasks may repeat some).
+    validation_rows = [example.tokens.tobytes() for example in held["id"]]
+    assert validation_rows != [example.tokens.tobytes() for example in tests["id"][:10]]
+    point = {"train_loss": 1.5, "id": {"loss": 0.25, "error": 0.125}}
+    assert training.progress_postfix(point, task) == {
+        "train": "1.500", "val": "0.250", "val_error": "0.125"
+    }  # fmt: skip
+    lm = resolve_config("lm", "rope", task_params={"context": 16}).build_task()
+    point = {"train_loss": 1.5, "id": {"loss": 0.25, "error": 0.125, "bits_per_byte": 0.36}}
+    assert training.progress_postfix(point, lm)["val_bpb"] == "0.360"

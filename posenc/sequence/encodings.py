@@ -23,12 +23,18 @@ cope          ``logit_ij = (q_i . k_j + q_i . e[p_ij]) / sqrt(d)`` with contextu
               ``p_ij = min(sum_{k=j..i} sigmoid(q_i . k_k / sqrt(d)), p_max)`` and ``e[p]``
               linearly interpolated between ``e[floor p]`` and ``e[ceil p]``; one table
               ``e`` of ``p_max + 1`` rows per layer shared by the heads, initialised to zero
+cope+relative ``cope`` plus the ``relative`` bias ``q_i . r[min(i - j, m)] / sqrt(d)``, each with
+              its own table
 ============  ==============================================================================
 
 CoPE follows Golovneva et al. (arXiv 2405.18719) and its official code: the gates use the
 same scaled logits as the attention, positions are summed from the query back (the query
 itself counts), and the position term is computed cheaply as ``z_i[p] = q_i . e[p]`` for every
 integer ``p`` with one matrix product, then gathered at ``floor p`` and ``ceil p`` and blended.
+The official code's variants are options of :class:`ContextualEncoding` (gates from a separate
+key or from the values, no division of the position term) and of the model (``p_max``, CoPE on
+every k-th layer only, one table shared by the layers; see
+:class:`posenc.sequence.model.ModelConfig`).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from posenc.embeddings import LogFourierEmbedding
+from posenc.embeddings import LogFourierEmbedding, validation
 
 TRANSFORMER_BASE = 10000.0
 """The Transformer's wavelength base: angular frequencies ``base^(-2k/d)``."""
@@ -197,13 +203,20 @@ class TableEncoding(AttentionEncoding):
             nn.init.normal_(self.table, std=init_std)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, dropout: float = 0.0) -> Tensor:
-        weights = torch.softmax(self.logits(q, k), dim=-1)
-        return nn.functional.dropout(weights, dropout, training=dropout > 0) @ v
+        return attend(self.logits(q, k), v, dropout)
 
-    def integer_logits(self, q: Tensor, reachable: int) -> Tensor:
-        """``z[..., p] = q . e[p] / sqrt(d)`` for ``p = 0..min(reachable, max_position)``."""
+    def integer_logits(self, q: Tensor, reachable: int, scaled: bool = True) -> Tensor:
+        """``z[..., p] = q . e[p]`` for ``p = 0..min(reachable, max_position)``, divided by
+        ``sqrt(d)`` when ``scaled``."""
         rows = min(reachable, self.max_position) + 1
-        return (q @ self.table[:rows].T) / math.sqrt(q.shape[-1])
+        z = q @ self.table[:rows].T
+        return z / math.sqrt(q.shape[-1]) if scaled else z
+
+
+def attend(logits: Tensor, v: Tensor, dropout: float) -> Tensor:
+    """``softmax(logits) v`` with dropout ``dropout`` on the attention weights."""
+    weights = torch.softmax(logits, dim=-1)
+    return nn.functional.dropout(weights, dropout, training=dropout > 0) @ v
 
 
 class RelativeEncoding(TableEncoding):
@@ -221,54 +234,110 @@ class RelativeEncoding(TableEncoding):
         index = torch.arange(length, device=device)
         return (index[:, None] - index[None, :]).clamp(0, self.max_position)
 
-    def logits(self, q: Tensor, k: Tensor) -> Tensor:
+    def bias(self, q: Tensor) -> Tensor:
+        """``q_i . r[min(max(i - j, 0), m)] / sqrt(d)`` for every pair ``(B, H, T, T)``, no mask."""
         length = q.shape[-2]
         z = self.integer_logits(q, length - 1)
         index = self.distances(length, q.device).expand(*q.shape[:-2], length, length)
-        return masked(content_logits(q, k) + z.gather(-1, index))
+        return z.gather(-1, index)
+
+    def logits(self, q: Tensor, k: Tensor) -> Tensor:
+        return masked(content_logits(q, k) + self.bias(q))
+
+
+COPE_GATES = ("key", "separate_key", "value")
+"""What a CoPE query is compared with to compute its gates: the attention's keys (the paper),
+the keys of a separate projection, or the values."""
 
 
 class ContextualEncoding(TableEncoding):
-    """CoPE: positions counted by gates ``sigmoid(q_i . k_j / sqrt(d))``, interpolated table.
+    """CoPE: positions counted by gates ``sigmoid(q_i . c_j / sqrt(d))``, interpolated table.
 
     ``p_ij = min(sum_{k=j..i} g_ik, p_max)`` (zero gates for future keys), then
-    ``e[p] = (p - floor p) e[ceil p] + (1 - p + floor p) e[floor p]`` and the bias is
-    ``q_i . e[p_ij] / sqrt(d)``. The table starts at zero, as in the official code. With
-    ``keep_maps`` set, the last gates and positions are kept in :attr:`last_gates` and
-    :attr:`last_positions` for plotting.
+    ``e[p] = (p - floor p) e[ceil p] + (1 - p + floor p) e[floor p]`` and the logits are
+
+        ``logit_ij = q_i . k_j / sqrt(d) + q_i . e[p_ij] / s  (+ q_i . r[min(i - j, m)] / sqrt(d))``
+
+    The variants of the official code, each an argument (defaults: the paper's CoPE):
+
+    - ``gates``: ``c_j`` is the key ``k_j`` (``"key"``), the key of a separate projection,
+      passed to :meth:`forward` as ``gate_keys`` (``"separate_key"``), or the value ``v_j``
+      (``"value"``). The gate logits are always divided by ``sqrt(d)``.
+    - ``scaled``: ``s = sqrt(d)``; ``False`` is the official "no division" variant, ``s = 1``,
+      where only the content (and relative) term is divided.
+    - ``relative``: CoPE + relative, adding the bias of a :class:`RelativeEncoding` with its own
+      table (``m = max_position``).
+
+    The table starts at zero, as in the official code. With ``keep_maps`` set, the last gates
+    and positions are kept in :attr:`last_gates` and :attr:`last_positions` for plotting.
     """
 
-    def __init__(self, head_dim: int, max_position: int) -> None:
+    def __init__(
+        self,
+        head_dim: int,
+        max_position: int,
+        gates: str = "key",
+        scaled: bool = True,
+        relative: bool = False,
+    ) -> None:
         super().__init__(head_dim, max_position, init_std=0.0)
+        self.gates = validation.choice("cope gates", gates, COPE_GATES)
+        self.scaled = scaled
+        self.relative = RelativeEncoding(head_dim, max_position) if relative else None
         self.keep_maps = False
         self.last_gates: Tensor | None = None
         self.last_positions: Tensor | None = None
 
-    def gates_and_positions(self, content: Tensor) -> tuple[Tensor, Tensor]:
-        """Causal gates ``sigmoid(content)`` and positions summed from the query back to each
-        key, clamped to ``p_max``.
+    def gates_and_positions(self, gate_logits: Tensor) -> tuple[Tensor, Tensor]:
+        """Causal gates ``sigmoid(gate_logits)`` and positions summed from the query back to
+        each key, clamped to ``p_max``.
 
         A position is at most the sequence length ``T``, so the clamp is to ``min(T, p_max)``,
         the last row of :meth:`integer_logits`. ``fmin`` also maps a NaN position (from
         non-finite logits of a diverged model) to that row, so the table lookup stays in range
         and the NaN reaches the logits through the content term instead of an index error.
         """
-        length = content.shape[-1]
-        gates = torch.sigmoid(content) * causal_mask(length, content.device)
+        length = gate_logits.shape[-1]
+        gates = torch.sigmoid(gate_logits) * causal_mask(length, gate_logits.device)
         positions = gates.flip(-1).cumsum(-1).flip(-1)
         return gates, positions.fmin(positions.new_tensor(min(length, self.max_position)))
 
-    def logits(self, q: Tensor, k: Tensor) -> Tensor:
+    def forward(
+        self, q: Tensor, k: Tensor, v: Tensor, dropout: float = 0.0, gate_keys: Tensor | None = None
+    ) -> Tensor:
+        """``softmax(logits) v``; ``gate_keys`` ``(B, H, T, d)`` for ``"separate_key"`` gates."""
+        return attend(self.logits(q, k, v if self.gates == "value" else gate_keys), v, dropout)
+
+    def logits(self, q: Tensor, k: Tensor, gate_keys: Tensor | None = None) -> Tensor:
+        """Causal logits ``(B, H, T, T)``; ``gate_keys`` are the ``c_j`` of ``"separate_key"``
+        and ``"value"`` gates (ignored for ``"key"`` gates)."""
         content = content_logits(q, k)
-        gates, positions = self.gates_and_positions(content)
+        if self.gates == "key":
+            gate_logits = content
+        elif gate_keys is None:
+            raise ValueError(f"cope with {self.gates} gates needs the gate keys")
+        else:
+            gate_logits = content_logits(q, gate_keys)
+        gates, positions = self.gates_and_positions(gate_logits)
         if self.keep_maps:
             self.last_gates, self.last_positions = gates.detach(), positions.detach()
-        z = self.integer_logits(q, content.shape[-1])
+        z = self.integer_logits(q, content.shape[-1], self.scaled)
         lower = positions.floor()
         upper_weight = positions - lower
         at_lower = z.gather(-1, lower.long())
         at_upper = z.gather(-1, positions.ceil().long())
-        return masked(content + at_lower + upper_weight * (at_upper - at_lower))
+        logits = content + at_lower + upper_weight * (at_upper - at_lower)
+        if self.relative is not None:
+            logits = logits + self.relative.bias(q)
+        return masked(logits)
+
+
+@dataclass(frozen=True)
+class CopeOptions:
+    """The per-layer CoPE variants (see :class:`ContextualEncoding`)."""
+
+    gates: str = "key"
+    scaled: bool = True
 
 
 # ------------------------------------------------------------------------------- registry
@@ -277,16 +346,39 @@ class SequenceEncoding:
     """A position encoding by name: what it is and how the model builds its parts.
 
     ``make_input(width, context)`` returns the module applied to the token embeddings (or
-    ``None``); ``make_attention(head_dim, context, max_position)`` returns one layer's
+    ``None``); ``make_attention(head_dim, context, max_position, cope)`` returns one layer's
     :class:`AttentionEncoding`. ``max_position`` is CoPE's ``p_max`` and the relative table's
-    largest distance.
+    largest distance. ``cope`` holds the CoPE variants of the layer, or is ``None`` on a layer
+    where CoPE is skipped (such a layer of a ``contextual`` encoding keeps its other parts: no
+    position for ``cope``, the relative bias for ``cope+relative``); other encodings ignore it.
     """
 
     name: str
     summary: str
     make_input: Callable[[int, int], nn.Module | None]
-    make_attention: Callable[[int, int, int], AttentionEncoding]
+    make_attention: Callable[[int, int, int, CopeOptions | None], AttentionEncoding]
     learned_table: bool
+    contextual: bool = False
+
+
+def _no_input(width: int, context: int) -> None:
+    return None
+
+
+def _plain(head_dim: int, context: int, max_position: int, cope: CopeOptions | None):
+    return AttentionEncoding()
+
+
+def _cope(head_dim: int, context: int, max_position: int, cope: CopeOptions | None):
+    if cope is None:
+        return AttentionEncoding()
+    return ContextualEncoding(head_dim, max_position, cope.gates, cope.scaled)
+
+
+def _cope_relative(head_dim: int, context: int, max_position: int, cope: CopeOptions | None):
+    if cope is None:
+        return RelativeEncoding(head_dim, max_position)
+    return ContextualEncoding(head_dim, max_position, cope.gates, cope.scaled, relative=True)
 
 
 SEQUENCE_ENCODINGS: dict[str, SequenceEncoding] = {
@@ -296,36 +388,45 @@ SEQUENCE_ENCODINGS: dict[str, SequenceEncoding] = {
             "absolute",
             "learned absolute table added to the token embeddings",
             LearnedAbsolute,
-            lambda head_dim, context, max_position: AttentionEncoding(),
+            _plain,
             learned_table=True,
         ),
         SequenceEncoding(
             "sinusoidal",
             "the Transformer's fixed sin/cos table (LogF features of the index)",
             SinusoidalAbsolute,
-            lambda head_dim, context, max_position: AttentionEncoding(),
+            _plain,
             learned_table=False,
         ),
         SequenceEncoding(
             "relative",
             "learned vector per distance i-j, added to the logits as q.r[i-j]",
-            lambda width, context: None,
-            lambda head_dim, context, max_position: RelativeEncoding(head_dim, max_position),
+            _no_input,
+            lambda head_dim, context, max_position, cope: RelativeEncoding(head_dim, max_position),
             learned_table=True,
         ),
         SequenceEncoding(
             "rope",
             "rotary: queries and keys rotated by index (base 10000)",
-            lambda width, context: None,
-            lambda head_dim, context, max_position: RotaryEncoding(head_dim, context),
+            _no_input,
+            lambda head_dim, context, max_position, cope: RotaryEncoding(head_dim, context),
             learned_table=False,
         ),
         SequenceEncoding(
             "cope",
             "contextual: positions are sums of gates sigmoid(q.k), interpolated table",
-            lambda width, context: None,
-            lambda head_dim, context, max_position: ContextualEncoding(head_dim, max_position),
+            _no_input,
+            _cope,
             learned_table=True,
+            contextual=True,
+        ),
+        SequenceEncoding(
+            "cope+relative",
+            "cope plus the relative bias q.r[i-j], each with its own table",
+            _no_input,
+            _cope_relative,
+            learned_table=True,
+            contextual=True,
         ),
     )
 }

@@ -4,7 +4,10 @@
 complete run folder, see :mod:`posenc.sequence.reporting`), skips pairs whose folder already
 holds a finished run with the same configuration, then writes beside them ``runs.csv`` (one
 row per run), ``summary.csv`` and ``summary.md`` (mean ± std over seeds beside the paper's
-numbers), ``errors.png`` and ``learning_curves.png``.
+numbers), ``errors.png`` (``bits_per_byte.png`` for ``lm``) and ``learning_curves.png``.
+
+``compare_table`` runs one of the paper's tables (:data:`PAPER_TABLES`): a comparison per
+variant in ``OUT/<variant>/``, and the variants side by side in ``OUT/summary.md``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from tqdm import tqdm
 from posenc.files import atomic_path, write_text
 from posenc.report_page.comparison import write_comparison_report
 from posenc.sequence import reporting
+from posenc.sequence.corpus import BUILTIN_CORPORA
 from posenc.sequence.training import RunConfig, train
 
 
@@ -112,14 +117,106 @@ def compare(
 def write_comparison(runs: Sequence[dict[str, Any]], config: RunConfig, out: Path) -> None:
     """The comparison files of ``runs`` (all of one task and task parameters)."""
     task = config.build_task()
-    params = task.parameters()
-    rows = reporting.summary_rows(runs, params)
-    title = f"{config.task} ({', '.join(f'{k}={v}' for k, v in params.items())})"
+    rows = reporting.summary_rows(runs, task.parameters())
+    title = _title(config.task, task.parameters())
     write_text(out / "runs.csv", reporting.runs_csv(runs))
     write_text(out / "summary.csv", reporting.summary_csv(rows))
-    write_text(out / "summary.md", reporting.summary_markdown(rows, task.splits, title))
-    with atomic_path(out / "errors.png") as path:
-        reporting.plot_comparison_errors(rows, task.splits, title, path)
+    write_text(out / "summary.md", reporting.summary_markdown({"": rows}, task, title))
+    with atomic_path(out / reporting.comparison_plot_name(task)) as path:
+        reporting.plot_comparison(rows, task, title, path)
     with atomic_path(out / "learning_curves.png") as path:
-        reporting.plot_comparison_curves(runs, task.splits, title, path)
-    write_comparison_report(out, runs, rows, task.splits, title)
+        reporting.plot_comparison_curves(runs, task, title, path)
+    measure = reporting.MEASURES[task.measure]
+    write_comparison_report(out, runs, rows, task.splits, title, measure)
+
+
+def _title(task: str, params: dict[str, Any]) -> str:
+    return f"{task} ({', '.join(f'{key}={value}' for key, value in params.items())})"
+
+
+# ---------------------------------------------------------------------------- paper tables
+@dataclass(frozen=True)
+class PaperTable:
+    """A table of the CoPE paper at small scale: a task, its variants (task parameters by
+    label, which names their folder) and the encodings compared (the paper's rows)."""
+
+    task: str
+    summary: str
+    variants: dict[str, dict[str, Any]]
+    encodings: tuple[str, ...]
+
+
+PAPER_TABLES: dict[str, PaperTable] = {
+    "flipflop": PaperTable(
+        "flipflop", "Flip-Flop, in distribution and OOD", {"": {}}, ("absolute", "rope", "cope")
+    ),
+    "selective_copy": PaperTable(
+        "selective_copy",
+        "selective copy, in distribution, dense and sparse",
+        {"": {}},
+        ("absolute", "rope", "cope"),
+    ),
+    "counting": PaperTable(
+        "counting",
+        "counting with 1, 3 and 5 variables",
+        {f"{n}-variable{'s' * (n > 1)}": {"num_variables": n} for n in (1, 3, 5)},
+        ("absolute", "relative", "cope"),
+    ),
+    "lm": PaperTable(
+        "lm",
+        "byte-level language modelling of English and of code at T, 2T and 4T",
+        {corpus: {"corpus": corpus} for corpus in BUILTIN_CORPORA},
+        ("absolute", "sinusoidal", "rope", "relative", "cope", "cope+relative"),
+    ),
+}
+"""The paper's tables, run by ``posenc seq compare --table NAME``. The paper's language
+modelling rows (Wikitext-103) are absolute, relative, cope and cope+relative; ``lm`` adds the
+other encodings and runs on the two built-in corpora."""
+
+
+def compare_table(
+    groups: dict[str, Sequence[RunConfig]], out: Path, jobs: int = 1, progress: bool = True
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`compare` each variant's configurations into ``out/<label>`` (``out`` itself for
+    the single unlabelled variant), then, for several variants, write beside them ``runs.csv``,
+    ``summary.csv`` and ``summary.md`` with the variants side by side. Returns the metrics of
+    every run, by variant. Every variant's folder is checked before any training."""
+    folders = {label: out / label if label else out for label in groups}
+    for label, configs in groups.items():
+        finished_runs(folders[label], configs)
+    results = {
+        label: compare(configs, folders[label], jobs=jobs, progress=progress)
+        for label, configs in groups.items()
+    }
+    if len(groups) > 1:
+        write_table(results, {label: configs[0] for label, configs in groups.items()}, out)
+    return results
+
+
+def write_table(
+    results: dict[str, Sequence[dict[str, Any]]], configs: dict[str, RunConfig], out: Path
+) -> None:
+    """The files of a table of several variants (one task), variants side by side."""
+    tasks = {label: config.build_task() for label, config in configs.items()}
+    params = {label: task.parameters() for label, task in tasks.items()}
+    rows = {label: reporting.summary_rows(runs, params[label]) for label, runs in results.items()}
+    first = next(iter(params.values()))
+    shared = {
+        key: value
+        for key, value in first.items()
+        if all(other.get(key) == value for other in params.values())
+    }
+    title = f"{_title(next(iter(configs.values())).task, shared)} by {', '.join(results)}"
+    labels = [label for label, runs in results.items() for _ in runs]
+    write_text(
+        out / "runs.csv",
+        reporting.runs_csv([run for runs in results.values() for run in runs], labels),
+    )
+    row_labels = [label for label, table in rows.items() for _ in table]
+    write_text(
+        out / "summary.csv",
+        reporting.summary_csv([row for table in rows.values() for row in table], row_labels),
+    )
+    write_text(
+        out / "summary.md", reporting.summary_markdown(rows, next(iter(tasks.values())), title)
+    )

@@ -15,6 +15,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from matplotlib.figure import Figure
 
 from posenc.files import staged_folder, write_json
 from posenc.sequence.model import CausalTransformer
-from posenc.sequence.tasks import IN_DISTRIBUTION, Example, SequenceTask
+from posenc.sequence.tasks import IN_DISTRIBUTION, Example, SequenceTask, task_class
 from posenc.sequence.training import RunResult
 
 PAPER_ERRORS: dict[str, dict[str, dict[str, float]]] = {
@@ -51,12 +52,57 @@ PAPER_COUNTING_ERRORS: dict[int, dict[str, float]] = {
 """Counting test error (%) of the CoPE paper, by number of variables and encoding."""
 
 
-def paper_errors(task: str, task_params: dict[str, Any], pe: str) -> dict[str, float]:
-    """The paper's test errors (%) for this task and encoding, by split (empty if none)."""
+PAPER_LM_PERPLEXITY: dict[str, float] = {
+    "absolute": 24.87,
+    "relative": 23.81,
+    "cope": 23.46,
+    "cope+relative": 23.23,
+}
+"""Wikitext-103 test perplexity (word level) of the CoPE paper, by encoding: a different corpus
+and unit than posenc's bits per byte, quoted for the order of the encodings only."""
+
+
+def paper_numbers(task: str, task_params: dict[str, Any], pe: str) -> dict[str, float]:
+    """The paper's numbers for this task and encoding, by split (empty if none): test error
+    (%), or for ``lm`` the Wikitext-103 perplexity, listed under the in-distribution split."""
     if task == "counting":
         published = PAPER_COUNTING_ERRORS.get(task_params.get("num_variables", -1), {})
         return {IN_DISTRIBUTION: published[pe]} if pe in published else {}
+    if task == "lm":
+        return {IN_DISTRIBUTION: PAPER_LM_PERPLEXITY[pe]} if pe in PAPER_LM_PERPLEXITY else {}
     return dict(PAPER_ERRORS.get(task, {}).get(pe, {}))
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a comparison reports for a task: the split result's key, its label, the factor to
+    the shown unit, the digits shown, and the label of the paper's numbers."""
+
+    key: str
+    label: str
+    scale: float
+    digits: int
+    paper_label: str
+    paper_note: str = ""
+
+    def of(self, result: dict[str, Any]) -> float:
+        """The measure of one split result (a ``metrics.json`` split or curve entry)."""
+        return self.scale * result[self.key]
+
+
+MEASURES = {
+    "error": Measure("error", "answer error (%)", 100.0, 2, "paper (%)"),
+    "bits_per_byte": Measure(
+        "bits_per_byte",
+        "bits per byte",
+        1.0,
+        3,
+        "paper Wikitext-103 PPL",
+        "The paper's column is its word-level test perplexity on Wikitext-103, another corpus "
+        "and unit: compare the order of the encodings, not the values.",
+    ),
+}
+"""The measure of each kind of task (:attr:`SequenceTask.measure`)."""
 
 
 # ------------------------------------------------------------------------------ files
@@ -76,7 +122,7 @@ def save_run(result: RunResult, out: Path) -> None:
             stage / "model.pt",
         )
         plot_learning_curves(result.metrics, stage / "learning_curves.png")
-        if result.config.pe == "cope":
+        if result.model.cope_layers():
             example = result.task.sample(
                 IN_DISTRIBUTION, np.random.default_rng(result.config.train.seed), 1
             )[0]
@@ -94,21 +140,25 @@ def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
 
 
 def plot_learning_curves(metrics: dict[str, Any], path: Path) -> None:
-    """Training loss per step and each split's loss and error at every evaluation."""
+    """Training loss per step and each validation split's loss and error at every evaluation
+    (for ``lm`` the losses in bits per byte and the error of the greedy next byte)."""
+    bits = task_class(metrics["task"]).measure == "bits_per_byte"
+    scale = 1 / math.log(2) if bits else 1.0
     figure = Figure(figsize=(10, 4), layout="constrained")
     loss_axes, error_axes = figure.subplots(1, 2)
-    losses = metrics["train_loss"]
+    losses = scale * np.asarray(metrics["train_loss"])
     smooth = _moving_average(losses, max(1, min(50, len(losses) // 10)))
     loss_axes.plot(np.arange(1, len(losses) + 1), losses, color="0.8", lw=0.5)
     loss_axes.plot(np.arange(len(losses) - len(smooth) + 1, len(losses) + 1), smooth, label="train")
     steps = [point["step"] for point in metrics["curve"]]
-    for split in metrics["splits"]:
-        loss_axes.plot(steps, [p[split]["loss"] for p in metrics["curve"]], "o-", ms=3, label=split)
-        error_axes.plot(
-            steps, [100 * p[split]["error"] for p in metrics["curve"]], "o-", ms=3, label=split
-        )
-    loss_axes.set(xlabel="step", ylabel="answer loss", yscale="log", title="loss")
-    error_axes.set(xlabel="step", ylabel="answer error (%)", title="error")
+    for index, split in enumerate(metrics["splits"]):
+        style = {"color": f"C{index + 1}", "marker": "o", "ms": 3, "label": split}
+        loss_axes.plot(steps, [scale * p[split]["loss"] for p in metrics["curve"]], **style)
+        error_axes.plot(steps, [100 * p[split]["error"] for p in metrics["curve"]], **style)
+    loss_label = "bits per byte" if bits else "answer loss"
+    loss_axes.set(xlabel="step", ylabel=loss_label, yscale="log", title="loss")
+    error_label = "next-byte error (%)" if bits else "answer error (%)"
+    error_axes.set(xlabel="step", ylabel=error_label, title="error")
     for axes in (loss_axes, error_axes):
         axes.legend()
     figure.suptitle(f"{metrics['task']} / {metrics['pe']} / seed {metrics['seed']}")
@@ -122,21 +172,21 @@ def plot_cope_maps(
     path: Path,
     window: int = 40,
 ) -> None:
-    """CoPE gates and positions of every layer and head on the last ``window`` tokens of one
-    sequence: row ``i`` of a gate map shows which earlier tokens query ``i`` counts, and the
+    """CoPE gates and positions of every CoPE layer and head on the last ``window`` tokens of
+    one sequence: row ``i`` of a gate map shows which earlier tokens query ``i`` counts, and the
     position map their counted distance from ``i``."""
     device = next(model.parameters()).device
     inputs = torch.as_tensor(example.tokens[:-1], device=device)[None]
     maps = model.contextual_maps(inputs)
     start = max(0, inputs.shape[1] - window)
     labels = task.decode(example.tokens[start:-1])
-    heads = maps[0][0].shape[1]
+    heads = model.config.heads
     figure = Figure(figsize=(3.2 * heads, 3.2 * 2 * len(maps)), layout="constrained")
     axes = np.asarray(figure.subplots(2 * len(maps), heads, squeeze=False))
-    for layer, (gates, positions) in enumerate(maps):
+    for order, (layer, (gates, positions)) in enumerate(maps.items()):
         for head in range(heads):
             for row, (values, name) in enumerate(((gates, "gates"), (positions, "positions"))):
-                panel = axes[2 * layer + row, head]
+                panel = axes[2 * order + row, head]
                 shown = values[0, head, start:, start:].cpu().numpy()
                 image = panel.imshow(shown, cmap="viridis", vmin=0)
                 panel.set_title(f"layer {layer} head {head}: {name}", fontsize=8)
@@ -158,63 +208,101 @@ def summary_rows(
     runs: Sequence[dict[str, Any]], task_params: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Per encoding (in first-seen order): seeds and, per split, the mean and standard
-    deviation (over seeds) of the answer error in %, beside the paper's number."""
-    order = list(dict.fromkeys(run["pe"] for run in runs))
+    deviation (over seeds) of the task's measure (answer error in %, or bits per byte for
+    ``lm``), beside the paper's number (``nan`` where it has none)."""
+    task = runs[0]["task"]
+    measure = MEASURES[task_class(task).measure]
     rows = []
-    for pe in order:
+    for pe in dict.fromkeys(run["pe"] for run in runs):
         mine = [run for run in runs if run["pe"] == pe]
-        paper = paper_errors(mine[0]["task"], task_params, pe)
+        paper = paper_numbers(task, task_params, pe)
         row: dict[str, Any] = {"pe": pe, "seeds": len(mine)}
         for split in mine[0]["splits"]:
-            mean, std = _mean_std([100 * run["splits"][split]["error"] for run in mine])
-            row[f"{split}_error_mean"], row[f"{split}_error_std"] = mean, std
+            mean, std = _mean_std([measure.of(run["splits"][split]) for run in mine])
+            row[f"{split}_{measure.key}_mean"], row[f"{split}_{measure.key}_std"] = mean, std
             row[f"{split}_paper"] = paper.get(split, math.nan)
         rows.append(row)
     return rows
 
 
-def runs_csv(runs: Sequence[dict[str, Any]]) -> str:
-    """One CSV row per run: encoding, seed, and each split's error, sequence error and loss."""
+def runs_csv(runs: Sequence[dict[str, Any]], variants: Sequence[str] | None = None) -> str:
+    """One CSV row per run: encoding, seed, and each split's results (error, sequence error,
+    loss; for ``lm`` also bits per byte and perplexity); ``variants`` labels each run's
+    variant of a paper table in a first column."""
     splits = list(runs[0]["splits"])
+    kinds = [kind for kind in runs[0]["splits"][splits[0]] if kind not in ("sequences", "answers")]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
-        ["task", "pe", "seed"]
-        + [f"{split}_{kind}" for split in splits for kind in ("error", "sequence_error", "loss")]
-        + ["training_seconds"]
+        (["variant"] if variants is not None else [])
+        + ["task", "pe", "seed"]
+        + [f"{split}_{kind}" for split in splits for kind in kinds]
+        + ["training_seconds", "cpu_seconds"]
     )
-    for run in runs:
+    for index, run in enumerate(runs):
         writer.writerow(
-            [run["task"], run["pe"], run["seed"]]
-            + [
-                f"{run['splits'][split][kind]:.6g}"
-                for split in splits
-                for kind in ("error", "sequence_error", "loss")
-            ]
-            + [f"{run['training_seconds']:.1f}"]
+            ([variants[index]] if variants is not None else [])
+            + [run["task"], run["pe"], run["seed"]]
+            + [f"{run['splits'][split][kind]:.6g}" for split in splits for kind in kinds]
+            + [f"{run['training_seconds']:.1f}", f"{run['cpu_seconds']:.1f}"]
         )
     return buffer.getvalue()
 
 
-def summary_markdown(rows: Sequence[dict[str, Any]], splits: Sequence[str], title: str) -> str:
-    """Markdown table: answer error in % (mean ± std over seeds) beside the paper's."""
-    header = ["encoding", "seeds"]
-    for split in splits:
-        header += [f"{split} error (%)", f"{split} paper (%)"]
-    lines = [f"### {title}", "", "| " + " | ".join(header) + " |"]
-    lines.append("|" + "---|" * len(header))
-    for row in rows:
-        cells = [row["pe"], str(row["seeds"])]
-        for split in splits:
-            cells.append(f"{row[f'{split}_error_mean']:.2f} ± {row[f'{split}_error_std']:.2f}")
-            paper = row[f"{split}_paper"]
-            cells.append("–" if math.isnan(paper) else f"{paper:g}")
+def summary_markdown(
+    groups: dict[str, Sequence[dict[str, Any]]],
+    task: SequenceTask,
+    title: str,
+) -> str:
+    """Markdown table of summary rows, mean ± std over seeds, with a paper column beside every
+    split where the paper has a number. ``groups`` maps a variant label (``""`` for a plain
+    comparison) to its rows; a table with several variants puts them side by side, matched by
+    encoding, and shows a paper column that repeats an earlier one only once."""
+    measure = MEASURES[task.measure]
+    columns = []  # (label, group, split, paper?)
+    shown_papers = set()
+    for group, rows in groups.items():
+        prefix = f"{group} " if group else ""
+        for split in task.splits:
+            columns.append((f"{prefix}{task.split_label(split)} {measure.label}", group, split, 0))
+            papers = tuple(
+                (row["pe"], row[f"{split}_paper"])
+                for row in rows
+                if not math.isnan(row[f"{split}_paper"])
+            )
+            if papers and papers not in shown_papers:
+                shown_papers.add(papers)
+                columns.append((f"{prefix}{measure.paper_label}", group, split, 1))
+    encodings = list(dict.fromkeys(row["pe"] for rows in groups.values() for row in rows))
+    by_key = {(group, row["pe"]): row for group, rows in groups.items() for row in rows}
+    lines = [f"### {title}", "", "| encoding | seeds | " + " | ".join(c[0] for c in columns) + " |"]
+    lines.append("|" + "---|" * (2 + len(columns)))
+    for pe in encodings:
+        seeds = sorted({by_key[key]["seeds"] for key in by_key if key[1] == pe})
+        cells = [pe, "/".join(map(str, seeds))]
+        for _, group, split, is_paper in columns:
+            row = by_key.get((group, pe))
+            if row is None:
+                cells.append("–")
+            elif is_paper:
+                paper = row[f"{split}_paper"]
+                cells.append("–" if math.isnan(paper) else f"{paper:g}")
+            else:
+                mean, std = row[f"{split}_{measure.key}_mean"], row[f"{split}_{measure.key}_std"]
+                cells.append(f"{mean:.{measure.digits}f} ± {std:.{measure.digits}f}")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    note = [
+        "",
+        f"Mean ± standard deviation over seeds of the test {measure.label}. {measure.paper_note}",
+    ]
+    return "\n".join(lines + note).rstrip() + "\n"
 
 
-def summary_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """The summary rows as CSV (``nan`` where the paper has no number)."""
+def summary_csv(rows: Sequence[dict[str, Any]], variants: Sequence[str] | None = None) -> str:
+    """The summary rows as CSV (``nan`` where the paper has no number); ``variants`` labels
+    each row's variant of a paper table in a first column."""
+    if variants is not None:
+        rows = [{"variant": variant, **row} for variant, row in zip(variants, rows, strict=True)]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -222,43 +310,57 @@ def summary_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def plot_comparison_errors(
-    rows: Sequence[dict[str, Any]], splits: Sequence[str], title: str, path: Path
+def plot_comparison(
+    rows: Sequence[dict[str, Any]], task: SequenceTask, title: str, path: Path
 ) -> None:
-    """Grouped bars of the error per split and encoding (± std); paper numbers as crosses."""
+    """Grouped bars of the measure per split and encoding (± std); the paper's numbers as
+    crosses where they are in the same unit."""
+    measure = MEASURES[task.measure]
+    splits = task.splits
     figure = Figure(figsize=(2.2 + 1.6 * len(splits) * max(1, len(rows)) / 3, 4))
     axes = figure.subplots()
     width = 0.8 / len(rows)
     centres = np.arange(len(splits))
     for index, row in enumerate(rows):
         offsets = centres - 0.4 + width * (index + 0.5)
-        means = [row[f"{split}_error_mean"] for split in splits]
-        stds = [row[f"{split}_error_std"] for split in splits]
-        below = np.minimum(means, stds)  # errors are >= 0: clip the lower whisker there
+        means = [row[f"{split}_{measure.key}_mean"] for split in splits]
+        stds = [row[f"{split}_{measure.key}_std"] for split in splits]
+        below = np.minimum(means, stds)  # measures are >= 0: clip the lower whisker there
         axes.bar(offsets, means, width, yerr=[below, stds], capsize=3, label=row["pe"])
-        papers = [row[f"{split}_paper"] for split in splits]
-        axes.plot(offsets, papers, "kx", ms=7, label="paper" if index == 0 else None)
-    axes.set_xticks(centres, splits)
-    axes.set(ylabel="answer error (%)", title=title)
+        if not measure.paper_note:
+            papers = [row[f"{split}_paper"] for split in splits]
+            axes.plot(offsets, papers, "kx", ms=7, label="paper" if index == 0 else None)
+    axes.set_xticks(centres, [task.split_label(split) for split in splits])
+    axes.set(ylabel=measure.label, title=title)
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
 
 def plot_comparison_curves(
-    runs: Sequence[dict[str, Any]], splits: Sequence[str], title: str, path: Path
+    runs: Sequence[dict[str, Any]], task: SequenceTask, title: str, path: Path
 ) -> None:
-    """Mean (over seeds) error against step, one panel per split, one line per encoding."""
+    """Mean (over seeds) validation measure against step, one panel per split, one line per
+    encoding."""
+    measure = MEASURES[task.measure]
+    splits = task.splits
     figure = Figure(figsize=(4.2 * len(splits), 3.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(splits)))
     for pe in dict.fromkeys(run["pe"] for run in runs):
         mine = [run for run in runs if run["pe"] == pe]
         steps = [point["step"] for point in mine[0]["curve"]]
         for panel, split in zip(axes, splits, strict=True):
-            errors = [[100 * p[split]["error"] for p in run["curve"]] for run in mine]
-            panel.plot(steps, np.mean(errors, axis=0), "o-", ms=3, label=pe)
+            values = [[measure.of(point[split]) for point in run["curve"]] for run in mine]
+            panel.plot(steps, np.mean(values, axis=0), "o-", ms=3, label=pe)
     for panel, split in zip(axes, splits, strict=True):
-        panel.set(xlabel="step", ylabel="answer error (%)", title=split)
+        panel.set(
+            xlabel="step", ylabel=f"validation {measure.label}", title=task.split_label(split)
+        )
         panel.legend(fontsize=8)
     figure.suptitle(title)
     figure.savefig(path, dpi=110)
+
+
+def comparison_plot_name(task: SequenceTask) -> str:
+    """File name of a comparison's bar chart: ``errors.png`` or ``bits_per_byte.png``."""
+    return "errors.png" if task.measure == "error" else f"{task.measure}.png"

@@ -56,15 +56,15 @@ class TableMeasure:
 def fresh_table(pe: str, length: int, width: int, heads: int, seed: int = 0) -> Tensor:
     """The table of ``pe`` for ``length`` positions as a model of this width and head count
     would build it at initialisation (``seed`` for learned tables)."""
-    sequence_encoding(pe)
+    encoding = sequence_encoding(pe)
     head_dim = width // heads
     if pe == "sinusoidal":
         return sinusoidal_table(length, width)
     if pe == "rope":
         return sinusoidal_table(length, head_dim)
-    if pe == "cope":
+    if encoding.contextual:
         raise ValueError(
-            "a fresh cope table is all zeros (CoPE starts from zero): give a trained run "
+            f"a fresh {pe} table is all zeros (CoPE starts from zero): give a trained run "
             "folder to measure a learned one"
         )
     torch.manual_seed(seed)
@@ -89,14 +89,15 @@ def trained_table(folder: Path, layer: int = 0) -> tuple[str, Tensor]:
     tables; the fixed tables of ``sinusoidal`` and ``rope`` at the model's sizes).
 
     CoPE rows that training never reached are still zero; the table is cut after its last
-    non-zero row.
+    non-zero row. (For ``cope+relative`` the table is the CoPE one, except on a layer where
+    ``cope_every`` skips CoPE, which has the relative table only.)
     """
     model, config = load_model(folder)
     pe, sizes = config["pe"], config["model"]
     if pe in ("sinusoidal", "rope"):
         return pe, fresh_table(pe, sizes["context"], sizes["width"], sizes["heads"])
     table = model.position_table(layer)
-    if pe == "cope":
+    if sequence_encoding(pe).contextual:
         used = torch.nonzero(table.abs().sum(dim=1)).flatten()
         table = table[: int(used.max()) + 1] if len(used) else table
     return pe, table

@@ -21,16 +21,22 @@ Tasks (parameters and defaults on each class):
   ``pass;`` (weight 50), ``v ++;`` (weight 7, only on a variable already set and never above
   ``max_value``; an impossible statement is redrawn), then ``print v`` and the value of ``v``
   as the answer. OOD ``long``: more statements than any training sequence.
+- ``lm``: next-byte prediction on a text corpus (:mod:`posenc.sequence.corpus`): every byte
+  after the first of a window is an answer. Training windows of ``T + 1`` bytes are drawn from
+  the training documents; validation and test windows come from their own documents, at
+  contexts ``T`` (``id``), ``2T`` and ``4T`` over the same bytes (context extrapolation).
 """
 
 from __future__ import annotations
 
 import abc
 import difflib
+import math
 import random
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,11 +44,13 @@ import torch
 from torch import Tensor
 
 from posenc import validation
+from posenc.sequence.corpus import BUILTIN_CORPORA, Document, load_corpus, split_corpus
 
 PAD = "<pad>"
 """Token 0 of every vocabulary: fills batches to a common length, never an answer."""
 
 IN_DISTRIBUTION = "id"
+HELD_OUT = ("validation", "test")
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,8 @@ class SequenceTask(abc.ABC):
     summary: ClassVar[str] = ""
     ood_splits: ClassVar[tuple[str, ...]] = ()
     parameter_help: ClassVar[dict[str, str]] = {}
+    measure: ClassVar[str] = "error"
+    """What comparisons report: ``error`` (answer error, %) or ``bits_per_byte``."""
 
     def __init__(self, vocabulary: Sequence[str]) -> None:
         self.vocabulary = (PAD, *vocabulary)
@@ -88,6 +98,34 @@ class SequenceTask(abc.ABC):
         """``count`` sequences of ``split``, drawn from ``rng`` only (deterministic per seed)."""
         self.check_split(split)
         return self._sample(split, rng, count)
+
+    def held_out(
+        self, split: str, part: str, rng: np.random.Generator, count: int
+    ) -> list[Example]:
+        """Sequences of ``split`` to measure a model on, never trained on; ``part`` is
+        ``"validation"`` (learning curves) or ``"test"`` (final results).
+
+        A generated task draws ``count`` fresh sequences from ``rng`` (whose stream the caller
+        keeps apart from training); a corpus task overrides this with its held-out documents.
+        """
+        validation.choice("held-out part", part, HELD_OUT)
+        return self.sample(split, rng, count)
+
+    def default_max_position(self) -> int | None:
+        """The model's ``max_position`` unless set (``None``: the model's context)."""
+        return None
+
+    def split_label(self, split: str) -> str:
+        """How tables and plots name ``split``."""
+        return split
+
+    def loss_measures(self, loss: float) -> dict[str, float]:
+        """Measures derived from a mean answer loss in nats, beside it in the metrics."""
+        return {}
+
+    def data_summary(self) -> dict[str, Any]:
+        """What the task's data was, for ``metrics.json`` (empty for generated tasks)."""
+        return {}
 
     @abc.abstractmethod
     def _sample(self, split: str, rng: np.random.Generator, count: int) -> list[Example]:
@@ -476,8 +514,180 @@ def _check_mask(task: SequenceTask, example: Example, expected: list[bool]) -> N
         raise ValueError(f"{task.name}: the answer mask does not mark exactly the answers")
 
 
+END_OF_DOCUMENT = "<eod>"
+"""Token 1 of the lm vocabulary: follows every document (context only, never an answer)."""
+FIRST_BYTE = 2
+"""Token id of byte 0 in the lm vocabulary (byte ``b`` is token ``b + 2``)."""
+
+
+class LanguageModelling(SequenceTask):
+    """Next-byte prediction on a text corpus, tested at the training context and beyond.
+
+    The vocabulary is the padding token, ``<eod>`` and the 256 byte values, so any UTF-8 text
+    is modelled as it is stored. A split's documents are joined into one token stream, each
+    followed by ``<eod>``. Windows of ``T + 1`` tokens at random offsets of the training stream
+    are the training sequences. Held-out data (:meth:`held_out`) are ``ceil(count / 4)``
+    blocks of ``4T + 1`` tokens evenly spaced over the validation or test stream; at context
+    ``T`` (split ``id``) each block is cut into four windows, at ``2T`` into two, at ``4T`` it
+    is one, overlapping by one token, so every split predicts exactly the same bytes and only
+    the context they are predicted from differs. Bits per byte are the mean cross-entropy of
+    those bytes over ``ln 2``, perplexity its exponential.
+    """
+
+    name = "lm"
+    summary = "next byte of a text corpus; bits per byte at the training context T, 2T and 4T"
+    ood_splits = ("2T", "4T")
+    measure = "bits_per_byte"
+    parameter_help: ClassVar[dict[str, str]] = {
+        "corpus": f"{' | '.join(BUILTIN_CORPORA)} | PATH of a UTF-8 text file or folder",
+        "context": "training context T in bytes (>= 2); tested at T, 2T and 4T",
+        "pattern": "files read from a folder corpus (glob on the file name, default *)",
+        "validation_fraction": "share of the bytes held out for validation (by document)",
+        "test_fraction": "share of the bytes held out for test (by document)",
+    }
+    multiples: ClassVar[dict[str, int]] = {IN_DISTRIBUTION: 1, "2T": 2, "4T": 4}
+
+    def __init__(
+        self,
+        corpus: str = "stdlib-docs",
+        context: int = 128,
+        pattern: str = "*",
+        validation_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+    ) -> None:
+        super().__init__((END_OF_DOCUMENT, *(repr(bytes([value]))[2:-1] for value in range(256))))
+        if validation.positive_int("context", context) < 2:
+            raise ValueError(f"context must be >= 2, got {context}")
+        self.context_length = context
+        self.fractions = {
+            "validation": _fraction("validation_fraction", validation_fraction),
+            "test": _fraction("test_fraction", test_fraction),
+        }
+        if not isinstance(corpus, str) or not corpus:
+            raise ValueError(f"corpus must be a built-in name or a path, got {corpus!r}")
+        self.pattern = pattern
+        self.corpus = load_corpus(corpus, pattern)
+        if pattern != "*" and not Path(self.corpus.source).is_dir():
+            raise ValueError(f"pattern {pattern!r} applies to a folder corpus, not to {corpus}")
+        if self.corpus.size < context + 1:
+            raise ValueError(
+                f"corpus {corpus} holds {self.corpus.size} bytes, fewer than one context "
+                f"of {context + 1} (T + 1)"
+            )
+        self.documents = split_corpus(
+            self.corpus, self.fractions["validation"], self.fractions["test"]
+        )
+        self.streams = {part: _token_stream(docs) for part, docs in self.documents.items()}
+        for part in ("train", *HELD_OUT):
+            needed = (context if part == "train" else 4 * context) + 1
+            if len(self.streams[part]) < needed:
+                raise ValueError(
+                    f"corpus {corpus}: its {part} split holds {len(self.streams[part])} tokens, "
+                    f"fewer than the {needed} of one {'window' if part == 'train' else 'block'} "
+                    f"at context {context}; use a larger corpus or a smaller context"
+                )
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "corpus": self.corpus.source,
+            "context": self.context_length,
+            "pattern": self.pattern,
+            "validation_fraction": self.fractions["validation"],
+            "test_fraction": self.fractions["test"],
+        }
+
+    def max_length(self, split: str) -> int:
+        self.check_split(split)
+        return self.multiples[split] * self.context_length + 1
+
+    def _sample(self, split: str, rng: np.random.Generator, count: int) -> list[Example]:
+        length = self.max_length(split)
+        stream = self.streams["train"]
+        if len(stream) < length:
+            raise ValueError(
+                f"lm: the training split holds {len(stream)} tokens, fewer than one {split} "
+                f"window of {length}"
+            )
+        starts = rng.integers(0, len(stream) - length + 1, size=count)
+        return [_window(stream[start : start + length]) for start in starts]
+
+    def held_out(
+        self, split: str, part: str, rng: np.random.Generator, count: int
+    ) -> list[Example]:
+        self.check_split(split)
+        stream = self.streams[validation.choice("held-out part", part, HELD_OUT)]
+        block = 4 * self.context_length
+        blocks = max(1, min(-(-count // 4), (len(stream) - 1) // block))
+        starts = np.linspace(0, len(stream) - 1 - block, blocks).astype(np.int64)
+        length = self.max_length(split) - 1
+        return [
+            _window(stream[start + offset : start + offset + length + 1])
+            for start in starts
+            for offset in range(0, block, length)
+        ]
+
+    def default_max_position(self) -> int:
+        """``T - 1``: the longest distance within a training window, so relative positions
+        beyond it share the last trained row and CoPE counts at most one window."""
+        return self.context_length - 1
+
+    def split_label(self, split: str) -> str:
+        """``T=64``, ``2T=128``, ``4T=256`` (for ``T = 64``)."""
+        name = "T" if split == IN_DISTRIBUTION else split
+        return f"{name}={self.multiples[split] * self.context_length}"
+
+    def loss_measures(self, loss: float) -> dict[str, float]:
+        """Bits per byte (``loss / ln 2``) and perplexity per byte (``exp(loss)``)."""
+        return {"bits_per_byte": loss / math.log(2), "perplexity": math.exp(loss)}
+
+    def data_summary(self) -> dict[str, Any]:
+        return {
+            "corpus": self.corpus.source,
+            "fingerprint": self.corpus.fingerprint(),
+            "documents": {part: len(docs) for part, docs in self.documents.items()},
+            "bytes": {
+                part: sum(len(document.data) for document in docs)
+                for part, docs in self.documents.items()
+            },
+        }
+
+    def check(self, example: Example, split: str) -> None:
+        self.check_split(split)
+        length = self.max_length(split)
+        words = _checked_words(self, example, length)
+        if len(words) != length:
+            raise ValueError(f"lm: a {split} window holds {length} tokens, got {len(words)}")
+        expected = np.asarray(example.tokens) >= FIRST_BYTE
+        expected[0] = False
+        _check_mask(self, example, expected.tolist())
+
+
+def _fraction(name: str, value: float) -> float:
+    number = validation.finite_float(name, value)
+    if not 0 < number < 0.5:
+        raise ValueError(f"{name} must be in (0, 0.5), got {value!r}")
+    return number
+
+
+def _token_stream(documents: Sequence[Document]) -> np.ndarray:
+    """Token ids of ``documents`` joined, each followed by ``<eod>`` (``int16``)."""
+    end = np.array([1], dtype=np.int16)
+    pieces = []
+    for document in documents:
+        pieces += [np.frombuffer(document.data, dtype=np.uint8).astype(np.int16) + FIRST_BYTE, end]
+    return np.concatenate(pieces)
+
+
+def _window(tokens: np.ndarray) -> Example:
+    """A window of a token stream: every byte after the first is an answer."""
+    tokens = tokens.astype(np.int64)
+    answers = tokens >= FIRST_BYTE
+    answers[0] = False
+    return Example(tokens, answers)
+
+
 TASKS: dict[str, type[SequenceTask]] = {
-    task.name: task for task in (FlipFlop, SelectiveCopy, Counting)
+    task.name: task for task in (FlipFlop, SelectiveCopy, Counting, LanguageModelling)
 }
 """Every task class, by name."""
 

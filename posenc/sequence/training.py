@@ -3,12 +3,15 @@
 A run is fully described by a :class:`RunConfig` (task and its parameters, model, optimiser,
 seed, device), resolved from a named preset (``small``: trains on a laptop CPU in minutes;
 ``paper``: the CoPE paper's setting, for a GPU) plus overrides. One seed drives everything:
-the model initialisation (``torch.manual_seed``), the training batches and every test set
-(independent ``numpy`` streams derived from it), so a run repeats exactly on the same device.
+the model initialisation (``torch.manual_seed``), the training batches and every validation
+and test set (independent ``numpy`` streams derived from it; ``lm`` holds out documents
+instead), so a run repeats exactly on the same device.
 
 The loss is the cross-entropy of the answer tokens only. Errors are measured on the answers
 with greedy (argmax) predictions under teacher forcing: ``error`` is the fraction of wrong
 answer tokens, ``sequence_error`` the fraction of sequences with at least one wrong answer.
+For ``lm`` the answers are the bytes, and the loss gives bits per byte (``loss / ln 2``).
+Learning curves are measured on validation sequences, the final results on test sequences.
 """
 
 from __future__ import annotations
@@ -101,6 +104,18 @@ PRESET_VALUES: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "train": _PAPER_TRAIN,
         },
     },
+    "lm": {
+        "small": {
+            "task": {"corpus": "stdlib-docs", "context": 64},
+            "model": _SMALL_MODEL,
+            "train": {**_SMALL_TRAIN, "test_size": 4000, "curve_size": 512},
+        },
+        "paper": {
+            "task": {"corpus": "stdlib-docs", "context": 512},
+            "model": _PAPER_MODEL,
+            "train": {**_PAPER_TRAIN, "train_size": None, "test_size": 8000},
+        },
+    },
 }
 """Task parameters, model and training hyper-parameters of every preset, per task.
 
@@ -110,12 +125,14 @@ on 32 instructions and tests OOD on 64 (the paper keeps the length, but at 32 in
 every encoding that learns the task is near-perfect on sparse and dense sequences of the same
 length), for 2500 steps at lr 1e-3 (at lr 3e-3 CoPE stalls in distribution on some seeds);
 counting and selective copy use 2000 steps at lr 3e-3; counting tests OOD on sequences with
-more statements than any training sequence.
+more statements than any training sequence. ``lm`` trains on ``stdlib-docs`` at context 64 for
+2000 steps at lr 3e-3 (fresh windows: about 11 passes over the training bytes) and tests on
+4000 windows of 64 bytes (256 kB, or all of a smaller test split) at contexts 64, 128 and 256.
 
 ``paper``: the CoPE paper's counting recipe (4 layers, 256 wide,
 4 heads, post-norm, dropout 0.1, Adam lr 7e-5, batch 64, 10k training sequences for 100
 epochs, ``p_max`` 512), used for every task since the reference gives no other, with each task's
-published data parameters."""
+published data parameters (``lm``: context 512, fresh windows every step)."""
 
 
 @dataclass(frozen=True)
@@ -124,8 +141,10 @@ class TrainConfig:
 
     ``train_size=None`` draws fresh training sequences every step; an integer fixes a training
     set of that many sequences, visited in a new random order every epoch. ``test_size``
-    sequences per split are drawn for the final errors; learning curves evaluate the first
-    ``curve_size`` of them every ``eval_every`` steps.
+    held-out test sequences per split give the final results; learning curves evaluate
+    ``curve_size`` held-out validation sequences per split every ``eval_every`` steps (see
+    :meth:`~posenc.sequence.tasks.SequenceTask.held_out`; for ``lm`` both count windows of the
+    training context, and every split covers the same bytes).
     """
 
     steps: int = 2000
@@ -177,10 +196,12 @@ class RunConfig:
         return make_task(self.task, **self.task_params)
 
     def model_config(self, task: SequenceTask | None = None) -> ModelConfig:
-        """The model's configuration, vocabulary and context taken from the task."""
+        """The model's configuration, vocabulary and context taken from the task (and
+        ``max_position``, unless set, from :meth:`SequenceTask.default_max_position`)."""
         task = task or self.build_task()
+        model = {"max_position": task.default_max_position(), **self.model}
         return ModelConfig(
-            vocab_size=len(task.vocabulary), context=task.context(), pe=self.pe, **self.model
+            vocab_size=len(task.vocabulary), context=task.context(), pe=self.pe, **model
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -361,12 +382,57 @@ class _TrainingData:
         return collate(examples, self.device)
 
 
+VALIDATION_STREAMS = 100
+"""Purpose offset of the validation streams in :func:`data_stream` (tests use ``1 + i``)."""
+
+
 def test_sets(task: SequenceTask, config: TrainConfig) -> dict[str, list[Example]]:
-    """``test_size`` sequences of every split, each split from its own stream of the seed."""
+    """``test_size`` test sequences of every split, each split from its own stream of the seed."""
     return {
-        split: task.sample(split, data_stream(config.seed, 1 + index), config.test_size)
+        split: task.held_out(split, "test", data_stream(config.seed, 1 + index), config.test_size)
         for index, split in enumerate(task.splits)
     }
+
+
+def validation_sets(task: SequenceTask, config: TrainConfig) -> dict[str, list[Example]]:
+    """``curve_size`` validation sequences of every split, from streams apart from the tests'."""
+    return {
+        split: task.held_out(
+            split,
+            "validation",
+            data_stream(config.seed, VALIDATION_STREAMS + index),
+            config.curve_size,
+        )
+        for index, split in enumerate(task.splits)
+    }
+
+
+def measure(
+    model: CausalTransformer, task: SequenceTask, sets: dict[str, list[Example]], batch_size: int
+) -> dict[str, dict[str, float]]:
+    """:func:`evaluate` on every split, with the task's measures derived from the loss.
+
+    ``batch_size`` sequences of the in-distribution length per batch; longer splits get
+    proportionally fewer, so every batch holds about as many tokens.
+    """
+    results = {}
+    for split, examples in sets.items():
+        sequences = max(1, batch_size * task.max_length(IN_DISTRIBUTION) // task.max_length(split))
+        result = asdict(evaluate(model, examples, sequences))
+        results[split] = {**result, **task.loss_measures(result["loss"])}
+    return results
+
+
+def progress_postfix(point: dict[str, Any], task: SequenceTask) -> dict[str, str]:
+    """What a progress bar shows after an evaluation: training and validation loss, and the
+    in-distribution validation error (bits per byte for ``lm``)."""
+    held = point[IN_DISTRIBUTION]
+    shown = {"train": f"{point['train_loss']:.3f}", "val": f"{held['loss']:.3f}"}
+    if task.measure == "bits_per_byte":
+        shown["val_bpb"] = f"{held['bits_per_byte']:.3f}"
+    else:
+        shown["val_error"] = f"{held['error']:.3f}"
+    return shown
 
 
 def train(config: RunConfig, progress: bool = True) -> RunResult:
@@ -376,8 +442,13 @@ def train(config: RunConfig, progress: bool = True) -> RunResult:
     (``id_error``), the primary out-of-distribution error (``ood_error``, split
     ``primary_ood``), the training loss of every step (``train_loss``), the learning curve
     (``curve``: per evaluation step, the error and loss of every split on ``curve_size``
-    sequences), the parameter count and the wall time. Raises ``ValueError`` as soon as the
-    training loss is not finite (a diverged run has no errors worth saving).
+    held-out validation sequences), the parameter count, the wall time of training
+    (``training_seconds``), the CPU time of training and testing together (``cpu_seconds``,
+    all threads: what the run costs on a shared machine) and what the data was
+    (``data``: for ``lm`` the corpus, its fingerprint and the documents and bytes of each
+    split). For ``lm`` every split result also holds ``bits_per_byte`` and ``perplexity``.
+    Raises ``ValueError`` as soon as the training loss is not finite (a diverged run has no
+    errors worth saving).
     """
     settings = config.train
     device = check_device(settings.device)
@@ -388,11 +459,12 @@ def train(config: RunConfig, progress: bool = True) -> RunResult:
         model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )
     data = _TrainingData(task, settings, device)
+    validations = validation_sets(task, settings)
     tests = test_sets(task, settings)
     eval_batch = 2 * settings.batch_size
     losses: list[float] = []
     curve: list[dict[str, Any]] = []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     steps = tqdm(
         range(settings.steps),
         desc=f"{config.task}/{config.pe} seed {settings.seed}",
@@ -421,17 +493,13 @@ def train(config: RunConfig, progress: bool = True) -> RunResult:
             point = {
                 "step": step + 1,
                 "train_loss": float(np.mean(losses[-settings.eval_every :])),
-                **{
-                    split: asdict(evaluate(model, examples[: settings.curve_size], eval_batch))
-                    for split, examples in tests.items()
-                },
+                **measure(model, task, validations, eval_batch),
             }
             curve.append(point)
-            steps.set_postfix(loss=f"{point['train_loss']:.3f}", id=f"{point['id']['error']:.3f}")
+            steps.set_postfix(progress_postfix(point, task))
     training_seconds = time.perf_counter() - started
-    final = {
-        split: asdict(evaluate(model, examples, eval_batch)) for split, examples in tests.items()
-    }
+    final = measure(model, task, tests, eval_batch)
+    cpu_seconds = time.process_time() - cpu_started
     metrics = {
         "task": config.task,
         "pe": config.pe,
@@ -444,7 +512,9 @@ def train(config: RunConfig, progress: bool = True) -> RunResult:
         "curve": curve,
         "parameters": sum(parameter.numel() for parameter in model.parameters()),
         "training_seconds": training_seconds,
+        "cpu_seconds": cpu_seconds,
         "device": str(device),
+        "data": task.data_summary(),
     }
     return RunResult(config, metrics, model, task)
 

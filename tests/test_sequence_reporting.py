@@ -1,0 +1,47 @@
+"""Comparison tables: measures, paper columns, variants side by side."""
+
+from __future__ import annotations
+
+import math
+
+from posenc.sequence import reporting
+from posenc.sequence.tasks import make_task
+
+
+def _run(task: str, pe: str, seed: int, value: float) -> dict:
+    split_result = {"error": value, "sequence_error": value, "loss": value * math.log(2)}
+    if task == "lm":
+        split_result |= {"bits_per_byte": value, "perplexity": 2**value}
+    splits = ("id", "2T", "4T") if task == "lm" else ("id", "long")
+    return {"task": task, "pe": pe, "seed": seed, "splits": dict.fromkeys(splits, split_result)}
+
+
+def test_lm_rows_report_bits_per_byte_and_the_paper_perplexity_once():
+    task = make_task("lm", corpus="stdlib-docs", context=16)
+    runs = [_run("lm", pe, seed, 1.5 + 0.1 * seed) for pe in ("rope", "cope") for seed in (0, 1)]
+    rows = reporting.summary_rows(runs, task.parameters())
+    assert rows[1]["id_bits_per_byte_mean"] == 1.55
+    assert rows[1]["id_paper"] == 23.46 and math.isnan(rows[0]["id_paper"])
+    table = reporting.summary_markdown({"docs": rows, "code": rows[1:]}, task, "lm")
+    header, _, rope, cope = table.splitlines()[2:6]
+    assert header.count("paper Wikitext-103 PPL") == 1  # the same numbers twice: one column
+    assert "| docs T=16 bits per byte |" in header and "| code 4T=64 bits per byte |" in header
+    assert rope.startswith("| rope | 2 | 1.550 ± 0.071 | – |") and rope.endswith("| – | – | – |")
+    assert cope.startswith("| cope | 2 | 1.550 ± 0.071 | 23.46 |")
+    assert "another corpus and unit" in table
+
+
+def test_counting_variants_keep_each_paper_column():
+    task = make_task("counting")
+    groups = {
+        f"{n} variables": reporting.summary_rows(
+            [_run("counting", "cope", 0, 0.02)], {"num_variables": n}
+        )
+        for n in (1, 3, 5)
+    }
+    table = reporting.summary_markdown(groups, task, "counting")
+    assert table.splitlines()[2].count("paper (%)") == 3
+    assert table.splitlines()[4] == (
+        "| cope | 1 | 2.00 ± 0.00 | 0 | 2.00 ± 0.00 | 2.00 ± 0.00 | 1.2 | 2.00 ± 0.00 "
+        "| 2.00 ± 0.00 | 7.4 | 2.00 ± 0.00 |"
+    )
