@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NoReturn
 
 from posenc import __version__
@@ -54,16 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((token for token in argv if not token.startswith("-")), None)
-    try:
-        argv, options = _embedding_options(parser, argv, command)
-    except ValueError as error:
-        print(f"posenc {command}: error: {error}", file=sys.stderr)
-        return USER_ERROR_EXIT
-    args = parser.parse_args(argv)
+    if getattr(_command_module(command), "PARSES_OWN_ARGUMENTS", False):
+        start = argv.index(str(command)) + 1
+        args = parser.parse_args(argv[:start])
+        args.arguments = argv[start:]
+    else:
+        try:
+            argv, options = _embedding_options(parser, argv, command)
+        except ValueError as error:
+            print(f"posenc {command}: error: {error}", file=sys.stderr)
+            return USER_ERROR_EXIT
+        args = parser.parse_args(argv)
+        args.embedding_options = options
     if not hasattr(args, "handler"):
         parser.print_help()
         return USER_ERROR_EXIT
-    args.embedding_options = options
     if args.command in COMPUTING_COMMANDS:
         use_usable_cores()
     try:
@@ -83,7 +89,7 @@ def _embedding_options(
 ) -> tuple[list[str], dict[str, list[str]]]:
     """Take the ``--NAME VALUE`` embedding parameters of ``fit`` and ``sweep`` out of
     ``argv`` (their names come from the embedding, which the parser does not know)."""
-    module = {module.__name__.rsplit(".", 1)[-1]: module for module in COMMANDS}.get(command or "")
+    module = _command_module(command)
     if command is None or module is None or not hasattr(module, "MANY_VALUES"):
         return argv, {}
     if {"-h", "--help"} & set(argv):
@@ -98,3 +104,8 @@ def _embedding_options(
     rest, options = split_unknown_options(argv[start:], flags, many=module.MANY_VALUES)
     check_embedding_options(options, [flag for flag in flags if flag.startswith("--")])
     return argv[:start] + rest, options
+
+
+def _command_module(command: str | None) -> ModuleType | None:
+    """The module of the sub-command ``command``, ``None`` if there is none of that name."""
+    return {module.__name__.rsplit(".", 1)[-1]: module for module in COMMANDS}.get(command or "")

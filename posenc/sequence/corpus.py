@@ -90,7 +90,7 @@ def load_corpus(source: str, pattern: str = "*") -> Corpus:
         return _builtin_corpus(source)
     path = Path(source).expanduser()
     if path.is_file():
-        documents = (Document(path.name, _text_bytes(path, source)),)
+        documents: tuple[Document, ...] = (Document(path.name, _text_bytes(path, source)),)
     elif path.is_dir():
         files = sorted(
             file

@@ -47,7 +47,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from posenc.embeddings import LogFourierEmbedding, validation
+from posenc import validation
+from posenc.embeddings import LogFourierEmbedding
 
 TRANSFORMER_BASE = 10000.0
 """The Transformer's wavelength base: angular frequencies ``base^(-2k/d)``."""

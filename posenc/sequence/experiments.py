@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,7 +175,7 @@ other encodings and runs on the two built-in corpora."""
 
 
 def compare_table(
-    groups: dict[str, Sequence[RunConfig]], out: Path, jobs: int = 1, progress: bool = True
+    groups: Mapping[str, Sequence[RunConfig]], out: Path, jobs: int = 1, progress: bool = True
 ) -> dict[str, list[dict[str, Any]]]:
     """:func:`compare` each variant's configurations into ``out/<label>`` (``out`` itself for
     the single unlabelled variant), then, for several variants, write beside them ``runs.csv``,
@@ -194,7 +194,7 @@ def compare_table(
 
 
 def write_table(
-    results: dict[str, Sequence[dict[str, Any]]], configs: dict[str, RunConfig], out: Path
+    results: Mapping[str, Sequence[dict[str, Any]]], configs: dict[str, RunConfig], out: Path
 ) -> None:
     """The files of a table of several variants (one task), variants side by side."""
     tasks = {label: config.build_task() for label, config in configs.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -227,10 +227,14 @@ class CausalTransformer(nn.Module):
     def cope_layers(self) -> dict[int, ContextualEncoding]:
         """The CoPE attention encodings, by layer (empty for other encodings)."""
         return {
-            index: block.attention.position
-            for index, block in enumerate(self.blocks)
-            if isinstance(block.attention.position, ContextualEncoding)
+            index: encoding
+            for index, encoding in enumerate(self.attention_encodings())
+            if isinstance(encoding, ContextualEncoding)
         }
+
+    def attention_encodings(self) -> list[AttentionEncoding]:
+        """The position encoding of every layer's attention, in layer order."""
+        return [cast(Block, block).attention.position for block in self.blocks]
 
     @torch.no_grad()
     def contextual_maps(self, tokens: Tensor) -> dict[int, tuple[Tensor, Tensor]]:
@@ -247,10 +251,11 @@ class CausalTransformer(nn.Module):
             encoding.keep_maps = True
         try:
             self(tokens)
-            return {
-                index: (encoding.last_gates, encoding.last_positions)
-                for index, encoding in layers.items()
-            }
+            maps = {}
+            for index, encoding in layers.items():
+                assert encoding.last_gates is not None and encoding.last_positions is not None
+                maps[index] = (encoding.last_gates, encoding.last_positions)
+            return maps
         finally:
             self.train(was_training)
             for encoding in layers.values():
@@ -265,7 +270,7 @@ class CausalTransformer(nn.Module):
             return self.input_position.table.detach()
         if not 0 <= layer < len(self.blocks):
             raise ValueError(f"layer must be in 0..{len(self.blocks) - 1}, got {layer}")
-        encoding = self.blocks[layer].attention.position
+        encoding = self.attention_encodings()[layer]
         if not isinstance(encoding, TableEncoding):
             raise ValueError(
                 f"layer {layer} of this {self.config.pe} model has no learned position table"

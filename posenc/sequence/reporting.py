@@ -14,7 +14,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,7 @@ def load_run_metrics(folder: Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ plots
-def _moving_average(values: Sequence[float], window: int) -> np.ndarray:
+def _moving_average(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
     return np.convolve(values, np.ones(window) / window, mode="valid")
 
 
@@ -250,7 +250,7 @@ def runs_csv(runs: Sequence[dict[str, Any]], variants: Sequence[str] | None = No
 
 
 def summary_markdown(
-    groups: dict[str, Sequence[dict[str, Any]]],
+    groups: Mapping[str, Sequence[dict[str, Any]]],
     task: SequenceTask,
     title: str,
 ) -> str:

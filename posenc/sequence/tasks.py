@@ -148,7 +148,7 @@ class SequenceTask(abc.ABC):
         """Raise ``ValueError`` for a split this task does not have."""
         validation.choice(f"{self.name} split", split, self.splits)
 
-    def decode(self, tokens: Sequence[int]) -> list[str]:
+    def decode(self, tokens: Sequence[int] | np.ndarray) -> list[str]:
         """Token ids to their strings."""
         return [self.vocabulary[int(token)] for token in tokens]
 
