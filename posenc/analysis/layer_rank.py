@@ -75,8 +75,8 @@ class LayerRankSettings:
     device: str = "cpu"
 
 
-QUICK = LayerRankSettings(rows=(158,), repeats=1, steps=40, every=20, width=32)
-"""Seconds: one row, one repeat, 40 steps, width 32."""
+QUICK = LayerRankSettings(rows=(158,), repeats=1, steps=20, every=10, width=32)
+"""Seconds: one row, one repeat, 20 steps, width 32."""
 
 
 @dataclass(frozen=True)
