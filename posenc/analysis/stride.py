@@ -166,7 +166,6 @@ class StrideResult:
                         "test_psnr": mean_and_std(run.test_psnr for run in cell),
                         "train_psnr": mean_and_std(run.train_psnr for run in cell),
                         "stable_rank": mean_and_std(run.stable_rank for run in cell),
-                        "training_samples": math.ceil(math.ceil(512 / stride) / 2),
                     }
                 )
         return rows
