@@ -9,6 +9,13 @@
   :mod:`~posenc.analysis.plots` draws them in the style of :mod:`~posenc.analysis.plotting`;
   :func:`analysis_embedding` builds an embedding as P1 analyses it.
 - :mod:`~posenc.analysis.layers`: the stable rank of hidden activations during training.
+
+The papers' remaining experiments live in their own modules, imported by name (each one a
+settings class with the papers' axes, a ``QUICK`` preset and a ``run_*`` function; see
+:mod:`~posenc.analysis.reproduction` and ``posenc experiment``):
+:mod:`~posenc.analysis.layer_rank`, :mod:`~posenc.analysis.stride`,
+:mod:`~posenc.analysis.embedding_size`, :mod:`~posenc.analysis.p3_table`,
+:mod:`~posenc.analysis.p1_bandwidths` and :mod:`~posenc.analysis.p1_scatter`.
 """
 
 from posenc.analysis.experiments import (
