@@ -132,8 +132,8 @@ def sweep_sr_vs_psnr(out: Path, quick: bool, device: str) -> Path:
 
 
 EXPERIMENT_FIGURES: dict[str, tuple[str, dict[str, str]]] = {
-    "layer_rank": ("layer-rank", {"rows": "158,329,47", "repeats": "2"}),
-    "stride": ("stride", {"rows": "200", "repeats": "1", "num_sigmas": "25"}),
+    "layer_rank": ("layer-rank", {"rows": "158,329", "repeats": "2"}),
+    "stride": ("stride", {"rows": "200", "repeats": "1", "num_sigmas": "17"}),
     "embedding_size_1d": ("embedding-size", {"dimensions": "1d"}),
     "embedding_size_2d": (
         "embedding-size",
@@ -148,7 +148,7 @@ EXPERIMENT_FIGURES: dict[str, tuple[str, dict[str, str]]] = {
             "steps": "500",
         },
     ),
-    "p1_2d_bandwidths": ("p1-2d-bandwidths", {"size": "128"}),
+    "p1_2d_bandwidths": ("p1-2d-bandwidths", {"size": "128", "steps": "1000"}),
     "sr_dp_scatter_p1": ("sr-dp-scatter", {}),
 }
 """Figures of ``posenc experiment``: figure name to (experiment, ``--set`` overrides of its
