@@ -39,7 +39,7 @@ from posenc.comparison import (
     p3_mappings,
 )
 from posenc.data import Signal, load_source
-from posenc.data.text_images import text_images
+from posenc.data.text_images import DEFAULT_FONT_SIZES, DEFAULT_NUM_WORDS, text_images
 from posenc.neural_fields import FitConfig, fit
 from posenc.reports import Table
 
@@ -68,10 +68,20 @@ UNSCALED = {"LogF": "LogF unscaled", "RFF": "RFF unscaled"}
 
 @dataclass(frozen=True)
 class P3TableSettings:
-    """Settings of :func:`run_p3_table`; the defaults are P3's protocol on 8 + 8 images."""
+    """Settings of :func:`run_p3_table`; the defaults are P3's protocol on 8 + 8 images.
+
+    Text images have ``text_words`` words with font sizes between the two fractions of the
+    image side of ``text_font_sizes``. At 512 x 512 the defaults give fonts of 32 to 102
+    pixels; at a smaller size they give smaller fonts (8 to 26 pixels at 128 x 128), whose
+    one-pixel strokes the half-resolution training grid cannot resolve. To keep P3's stroke
+    widths in pixels at size ``n``, multiply the fractions by ``512 / n`` (and use fewer
+    words): the image then looks like an ``n``-pixel window of a 512-pixel text image.
+    """
 
     natural_images: tuple[str, ...] = NATURAL_IMAGES
     text_images: int = 8
+    text_words: int = DEFAULT_NUM_WORDS
+    text_font_sizes: tuple[float, float] = DEFAULT_FONT_SIZES
     size: int = P3_IMAGE_SIZE
     steps: int = 2000
     width: int = 256
@@ -287,11 +297,17 @@ def load_p3_images(settings: P3TableSettings) -> list[tuple[str, Signal]]:
     natural = [
         ("natural", load_source(name, size=settings.size)) for name in settings.natural_images
     ]
-    text = (
-        [("text", image) for image in text_images(settings.text_images, settings.size)]
+    rendered = (
+        text_images(
+            settings.text_images,
+            settings.size,
+            num_words=settings.text_words,
+            font_sizes=settings.text_font_sizes,
+        )
         if settings.text_images
         else []
     )
+    text = [("text", image) for image in rendered]
     return natural + text
 
 

@@ -144,6 +144,8 @@ def write_result(
 
 def _coerce(key: str, current: Any, value: Any) -> Any:
     if isinstance(current, tuple):
+        if value == "":
+            return ()
         items = value.split(",") if isinstance(value, str) else [value]
         kind = type(current[0]) if current else _guess
         return tuple(_convert(key, kind, item) for item in items)
