@@ -17,7 +17,7 @@ Each figure is one function in :data:`FIGURES`, drawn only with posenc's public 
   (:func:`posenc.comparison.p3_bandwidths`), so that a CPU draws it in about 20 minutes;
   ``notebooks/04_fit_2d.ipynb`` runs the full protocol.
 - ``layer_rank``, ``stride``, ``embedding_size_1d``, ``embedding_size_2d``, ``p3_table``,
-  ``p1_2d_bandwidths``, ``sr_dp_scatter_p1``: the papers' remaining experiments
+  ``p3_table_text``, ``p1_2d_bandwidths``, ``sr_dp_scatter_p1``: the papers' remaining experiments
   (``posenc experiment NAME``, :mod:`posenc.cli.experiment`) at the reduced settings of
   :data:`EXPERIMENT_FIGURES` that a shared 2-core CPU runs in hours; the README gives each
   one's command and the papers' full axes.
@@ -144,6 +144,17 @@ EXPERIMENT_FIGURES: dict[str, tuple[str, dict[str, str]]] = {
         {
             "natural_images": "astronaut,camera,chelsea,coffee,rocket",
             "text_images": "5",
+            "size": "128",
+            "steps": "500",
+        },
+    ),
+    "p3_table_text": (
+        "p3-table",
+        {
+            "natural_images": "",
+            "text_images": "5",
+            "text_words": "3",
+            "text_font_sizes": "0.25,0.8",
             "size": "128",
             "steps": "500",
         },
