@@ -13,8 +13,14 @@ Each figure is one function in :data:`FIGURES`, drawn only with posenc's public 
   square wave, sine, Gaussian and RFF embedders at P1's D = 10000; seconds.
 - ``comparison_2d``: P3's comparison (none, basic, LogF, RFF) plus Gaussian, triangle and
   sinc bases on the astronaut photograph, P3's network and optimiser with a smaller image
-  and fewer steps (:data:`COMPARISON_2D`) so that a CPU draws it in about 20 minutes;
+  and fewer steps (:data:`COMPARISON_2D`), P3's bandwidths carried to that size
+  (:func:`posenc.fit_comparison.p3_bandwidths`), so that a CPU draws it in about 20 minutes;
   ``notebooks/04_fit_2d.ipynb`` runs the full protocol.
+- ``layer_rank``, ``stride``, ``embedding_size_1d``, ``embedding_size_2d``, ``p3_table``,
+  ``p3_table_text``, ``p1_2d_bandwidths``, ``sr_dp_scatter_p1``: the papers' remaining experiments
+  (``posenc experiment NAME``, :mod:`posenc.cli.experiment`) at the reduced settings of
+  :data:`EXPERIMENT_FIGURES` that a shared 2-core CPU runs in hours; the README gives each
+  one's command and the papers' full axes.
 - ``sweep_sr_vs_psnr``: the bandwidth sweep's headline, test PSNR against the stable rank of
   the embedded training matrix, for row 200 of the camera image under P1's 1D protocol
   (``p1-1d``: 256 even samples for training, tested on all 512; a linear model on 10000
@@ -46,6 +52,8 @@ from posenc.analysis import (  # noqa: E402
     stable_rank_dp_scatter,
     stable_rank_vs_samples,
 )
+from posenc.analysis.reproduction import override_settings  # noqa: E402
+from posenc.cli.experiment import EXPERIMENTS  # noqa: E402
 from posenc.fit_comparison import (  # noqa: E402
     comparison_configs,
     figure_reconstructions,
@@ -101,9 +109,10 @@ def stable_rank_vs_samples_figure(out: Path, quick: bool, device: str) -> Path:
 
 def comparison_2d(out: Path, quick: bool, device: str) -> Path:
     """Reconstructions and test PSNR of P3's mappings and three shifted bases."""
-    settings = {"size": 16, "steps": 3, "width": 16} if quick else dict(COMPARISON_2D)
+    settings = {"size": 64, "steps": 3, "width": 16} if quick else dict(COMPARISON_2D)
     image = settings.pop("image", COMPARISON_2D["image"])
-    configs = comparison_configs(p3_mappings(), device=device, **settings)
+    mappings = p3_mappings(size=settings["size"])
+    configs = comparison_configs(mappings, device=device, **settings)
     comparison = run_comparison([image], configs, progress=True)
     print(psnr_table(comparison))
     return save_figure(figure_reconstructions(comparison), out / "comparison_2d.png")
@@ -122,11 +131,67 @@ def sweep_sr_vs_psnr(out: Path, quick: bool, device: str) -> Path:
     return save_figure(figure_psnr_vs_stable_rank(points), out / "sweep_sr_vs_psnr.png")
 
 
+EXPERIMENT_FIGURES: dict[str, tuple[str, dict[str, str]]] = {
+    "layer_rank": ("layer-rank", {"rows": "158,329", "repeats": "2"}),
+    "stride": ("stride", {"rows": "200", "repeats": "1", "num_sigmas": "17"}),
+    "embedding_size_1d": ("embedding-size", {"dimensions": "1d"}),
+    "embedding_size_2d": (
+        "embedding-size",
+        {"dimensions": "2d", "size": "64", "seeds": "3", "steps_2d": "300"},
+    ),
+    "p3_table": (
+        "p3-table",
+        {
+            "natural_images": "astronaut,camera,chelsea,coffee,rocket",
+            "text_images": "5",
+            "size": "128",
+            "steps": "500",
+        },
+    ),
+    "p3_table_text": (
+        "p3-table",
+        {
+            "natural_images": "",
+            "text_images": "5",
+            "text_words": "3",
+            "text_font_sizes": "0.25,0.8",
+            "size": "128",
+            "steps": "500",
+        },
+    ),
+    "p1_2d_bandwidths": ("p1-2d-bandwidths", {"size": "128", "steps": "1000"}),
+    "sr_dp_scatter_p1": ("sr-dp-scatter", {}),
+}
+"""Figures of ``posenc experiment``: figure name to (experiment, ``--set`` overrides of its
+full settings). ``posenc experiment NAME --full --set KEY=VALUE ...`` with the same overrides
+writes the same figure with its tables and data."""
+
+
+def experiment_figure(name: str) -> Callable[[Path, bool, str], Path]:
+    """A figure function running experiment ``EXPERIMENT_FIGURES[name]``: its quick settings
+    with ``quick``, else its full settings with the overrides."""
+
+    def draw(out: Path, quick: bool, device: str) -> Path:
+        experiment, overrides = EXPERIMENT_FIGURES[name]
+        settings_class, quick_settings, runner = EXPERIMENTS[experiment].load()
+        settings = quick_settings if quick else override_settings(settings_class(), overrides)
+        if any(field == "device" for field in settings.__dataclass_fields__):
+            settings = override_settings(settings, {"device": device})
+        result = runner(settings, progress=True)
+        for table in result.tables():
+            print(table, end="\n\n")
+        return save_figure(result.figure(), out / f"{name}.png")
+
+    draw.__doc__ = f"``posenc experiment {EXPERIMENT_FIGURES[name][0]}`` at the README's settings."
+    return draw
+
+
 FIGURES: dict[str, Callable[[Path, bool, str], Path]] = {
     "sr_dp_scatter": sr_dp_scatter,
     "stable_rank_vs_samples": stable_rank_vs_samples_figure,
     "comparison_2d": comparison_2d,
     "sweep_sr_vs_psnr": sweep_sr_vs_psnr,
+    **{name: experiment_figure(name) for name in EXPERIMENT_FIGURES},
 }
 """The README's figures by name; each draws one PNG into the output folder."""
 
@@ -143,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="device of the fits (default: cuda if available, else cpu)",
     )
     args = parser.parse_args(argv)
+    torch.set_flush_denormal(True)  # subnormal Gaussian features slow CPU products several-fold
     for name in args.only or list(FIGURES):
         start = time.perf_counter()
         path = FIGURES[name](args.out, args.quick, args.device)

@@ -41,31 +41,67 @@ P3_RFF_SCALE = 10.0
 """P3's Gaussian RFF scale on natural images."""
 P3_SHIFTED_BASES = ("gaussian", "triangle", "sinc")
 """Shifted bases added to P3's comparison."""
+P3_IMAGE_SIZE = 512
+"""P3's image side: its bandwidths are tuned for 512 x 512 images trained on the 256 x 256
+grid."""
+P3_BANDWIDTHS: dict[str, tuple[float, float]] = {"natural": (6.0, 10.0), "text": (5.0, 14.0)}
+"""P3's positional-encoding scale and Gaussian RFF scale for each kind of image."""
+P3_NONE_BASIC_LR: dict[str, float] = {"natural": 1e-2, "text": 1e-3}
+"""P3's learning rate of no mapping and the basic mapping for each kind of image."""
+
+
+def p3_bandwidths(kind: str = "natural", size: int = P3_IMAGE_SIZE) -> tuple[float, float]:
+    """P3's ``(positional-encoding scale, RFF scale)`` for ``kind`` images of side ``size``.
+
+    At P3's 512 x 512 these are P3's values. At another size the frequencies scale with
+    ``size / 512``, so that they stand to the training grid (``size / 2`` samples per axis,
+    Nyquist frequency ``size / 4`` cycles per unit) as P3's stand to theirs: RFF's scale
+    becomes ``s size / 512``, and the top positional-encoding frequency ``2^p - 1`` becomes
+    ``(2^p - 1) size / 512``, i.e. ``p' = log2(1 + (2^p - 1) size / 512)``. Without this, P3's
+    top frequency 63 lies above the training grid's Nyquist frequency for images under
+    252 x 252 pixels (32 at 128 x 128): those features alias on the training samples and the
+    network memorises them.
+    """
+    if kind not in P3_BANDWIDTHS:
+        raise ValueError(f"kind must be one of {', '.join(P3_BANDWIDTHS)}; got {kind!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise ValueError(f"image size must be an integer >= 2, got {size!r}")
+    pe_scale, rff_scale = P3_BANDWIDTHS[kind]
+    ratio = size / P3_IMAGE_SIZE
+    return math.log2(1 + (2**pe_scale - 1) * ratio), rff_scale * ratio
 
 
 def p3_mappings(
-    rff_scale: float = P3_RFF_SCALE,
+    rff_scale: float | None = None,
     shifted: Sequence[str] = P3_SHIFTED_BASES,
     num_centers: int = 256,
+    *,
+    kind: str = "natural",
+    size: int = P3_IMAGE_SIZE,
 ) -> dict[str, dict[str, Any]]:
     """P3's Table 1 mappings (``offset`` split; 3 x 256 ReLU MLP, sigmoid, Adam, 2000 steps on
     512 x 512 images), then shifted bases at equal distance preservation.
 
-    ``none`` and ``basic`` train at lr 1e-2 (P3's rate for them on natural images); ``LogF`` is
-    P3's positional encoding ``2^linspace(0, 6, 128) - 1`` per axis; ``RFF`` has 256
-    frequencies of scale ``rff_scale``. Each basis of ``shifted`` has ``num_centers`` centres
-    per axis (512 features, as RFF) at the bandwidth whose closed-form DP equals RFF's
+    ``none`` and ``basic`` train at P3's rate for ``kind`` (1e-2 on natural images, 1e-3 on
+    text); ``LogF`` is P3's positional encoding ``2^linspace(0, p, 128) - 1`` per axis and
+    ``RFF`` has 256 frequencies of scale ``s``, with ``(p, s)`` from :func:`p3_bandwidths` for
+    ``kind`` images of side ``size`` (P3's ``(6, 10)`` for natural 512 x 512 images;
+    ``rff_scale`` overrides ``s``). Each basis of ``shifted`` has ``num_centers`` centres per
+    axis (512 features, as RFF) at the bandwidth whose closed-form DP equals RFF's
     (:func:`~posenc.analysis.matched_bandwidth`; the Gaussian's is
     ``sigma = 1 / (2 sqrt(2) pi s)``).
     """
+    pe_scale, scaled_rff = p3_bandwidths(kind, size)
+    rff_scale = scaled_rff if rff_scale is None else rff_scale
     target = rff_distance_preservation(rff_scale)
+    lr = P3_NONE_BASIC_LR[kind]
     variants: dict[str, dict[str, Any]] = {
-        "none": {"protocol": "p3", "embedding": "none", "lr": 1e-2},
-        "basic": {"protocol": "p3", "embedding": "basic", "lr": 1e-2},
+        "none": {"protocol": "p3", "embedding": "none", "lr": lr},
+        "basic": {"protocol": "p3", "embedding": "basic", "lr": lr},
         "LogF": {
             "protocol": "p3",
             "embedding": "p3_pe",
-            "embedding_params": {"scale": 6.0, "num_frequencies": 128},
+            "embedding_params": {"scale": pe_scale, "num_frequencies": 128},
         },
         "RFF": {"protocol": "p3", "embedding_params": {"scale": rff_scale}},
     }

@@ -30,6 +30,14 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
         "stable_rank_vs_samples.png",
         "comparison_2d.png",
         "sweep_sr_vs_psnr.png",
+        "layer_rank.png",
+        "stride.png",
+        "embedding_size_1d.png",
+        "embedding_size_2d.png",
+        "p3_table.png",
+        "p3_table_text.png",
+        "p1_2d_bandwidths.png",
+        "sr_dp_scatter_p1.png",
     ]
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(names)
     for name in names:

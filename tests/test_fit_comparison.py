@@ -13,6 +13,7 @@ from posenc.fit_comparison import (
     comparison_configs,
     figure_reconstructions,
     fits_table,
+    p3_bandwidths,
     p3_mappings,
     psnr_table,
     run_comparison,
@@ -70,6 +71,30 @@ def test_p3_mappings_put_shifted_bases_at_rffs_distance_preservation() -> None:
         embedding = build_embedding(config, 1)
         assert embedding.num_centers == 256
         assert embedding.closed_form().distance_preservation() == pytest.approx(target, rel=1e-6)
+
+
+def test_p3_bandwidths_are_p3s_at_512_and_keep_their_frequencies_per_pixel() -> None:
+    assert p3_bandwidths("natural", 512) == (6.0, 10.0)
+    assert p3_bandwidths("text", 512) == (5.0, 14.0)
+    pe_scale, rff_scale = p3_bandwidths("natural", 128)
+    assert rff_scale == pytest.approx(2.5)
+    top_frequency = 2**pe_scale - 1
+    assert top_frequency == pytest.approx(63 / 4)  # below the 64 x 64 grid's Nyquist, 32
+    with pytest.raises(ValueError, match="kind must be one of natural, text"):
+        p3_bandwidths("photo", 512)
+
+
+def test_p3_mappings_follow_the_kind_and_size_of_the_images() -> None:
+    text = comparison_configs(p3_mappings(kind="text", shifted=()))
+    assert text["none"].lr == text["basic"].lr == 1e-3  # P3's rate on text
+    assert text["LogF"].embedding_params["scale"] == 5.0
+    assert text["RFF"].embedding_params["scale"] == 14.0
+    small = comparison_configs(p3_mappings(size=128, shifted=("gaussian",)))
+    assert small["RFF"].embedding_params["scale"] == pytest.approx(2.5)
+    sigma = small["gaussian"].embedding_params["sigma"]
+    assert sigma == pytest.approx(1 / (2 * 2**0.5 * 3.141592653589793 * 2.5), rel=1e-6)
+    override = comparison_configs(p3_mappings(rff_scale=7.0, size=128, shifted=()))
+    assert override["RFF"].embedding_params["scale"] == 7.0
 
 
 def test_p2_models_are_the_three_protocols() -> None:

@@ -13,6 +13,13 @@
   of :mod:`~posenc.plotting`.
 - :mod:`~posenc.analysis.layers`: the stable rank of hidden activations during training.
 
+The papers' remaining experiments live in their own modules, imported by name (each one a
+settings class with the papers' axes, a ``QUICK`` preset and a ``run_*`` function; see
+:mod:`~posenc.analysis.reproduction` and ``posenc experiment``):
+:mod:`~posenc.analysis.layer_rank`, :mod:`~posenc.analysis.stride`,
+:mod:`~posenc.analysis.embedding_size`, :mod:`~posenc.analysis.p3_table`,
+:mod:`~posenc.analysis.p1_bandwidths` and :mod:`~posenc.analysis.p1_scatter`.
+
 The names below are imported on first use (declared in ``__init__.pyi``).
 """
 
