@@ -1,0 +1,282 @@
+"""The oracle's one call: predict every candidate bandwidth's test PSNR and pick the best."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from posenc.data import Signal, make_split
+from posenc.embeddings import describe_embedding
+from posenc.neural_fields import FitConfig, psnr
+from posenc.neural_fields.fitting import build_embedding
+from posenc.oracle.adam import LinearFitModel, predict_linear_fit
+from posenc.oracle.features import EmbeddedRows, embed_rows
+from posenc.oracle.heldout import HeldOut, held_out_points, predicted_test_mse
+from posenc.sweeps import auto_bandwidths
+
+DEFAULT_POINTS = 24
+"""Candidate bandwidths evaluated when no count is given."""
+POWER_ITERATIONS = 50
+"""Power iterations for the largest eigenvalue of a Gram matrix (stable rank on the curve)."""
+MIN_TRAIN_PER_AXIS = 3
+"""Training samples an axis needs so that some can be held out at half the rate."""
+
+
+@dataclass(frozen=True)
+class BandwidthCurve:
+    """The oracle's predictions at every candidate bandwidth, in increasing order.
+
+    ``predicted_psnr`` is the test PSNR as the fit reports it (its ``test_psnr``; for the
+    ``all`` split that includes the training samples); ``predicted_heldout_psnr`` the PSNR at
+    test points that are not training points; ``predicted_train_psnr`` the training PSNR;
+    ``stable_rank`` that of the embedded training matrix.
+    """
+
+    bandwidths: tuple[float, ...]
+    predicted_psnr: tuple[float, ...]
+    predicted_heldout_psnr: tuple[float, ...]
+    predicted_train_psnr: tuple[float, ...]
+    stable_rank: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """The curve as lists, for JSON."""
+        return {field.name: list(getattr(self, field.name)) for field in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The suggested bandwidth of one embedding for one signal and fit setting.
+
+    ``config`` is the fit setting with the suggested bandwidth in place (``fit`` it to check);
+    ``predicted_psnr`` the predicted test PSNR there; ``reference_heldout_psnr`` the estimated
+    held-out PSNR of the training grid's multilinear interpolation, the yardstick the
+    held-out predictions are measured against; ``timings`` the seconds spent (``total``).
+    """
+
+    embedding: str
+    bandwidth_name: str
+    bandwidth: float
+    predicted_psnr: float
+    predicted_heldout_psnr: float
+    reference_heldout_psnr: float
+    curve: BandwidthCurve
+    config: FitConfig
+    method: str
+    timings: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable record (what ``suggest.json`` holds per embedding)."""
+        return {
+            "embedding": self.embedding,
+            "bandwidth_name": self.bandwidth_name,
+            "bandwidth": self.bandwidth,
+            "predicted_psnr": self.predicted_psnr,
+            "predicted_heldout_psnr": self.predicted_heldout_psnr,
+            "reference_heldout_psnr": self.reference_heldout_psnr,
+            "method": self.method,
+            "timings_seconds": self.timings,
+            "curve": self.curve.to_dict(),
+            "config": self.config.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    test_mse: float
+    heldout_mse: float
+    train_mse: float
+    stable_rank: float
+
+
+def suggest_bandwidth(
+    signal: Signal,
+    config: FitConfig,
+    *,
+    bandwidth_range: tuple[float, float] | None = None,
+    points: int = DEFAULT_POINTS,
+    progress: bool = False,
+) -> Suggestion:
+    """Suggest the bandwidth of ``config``'s embedding for fitting ``signal`` as ``config``
+    says, from the training samples of ``config``'s split alone.
+
+    ``points`` candidates are log-spaced over ``bandwidth_range`` (default
+    :func:`default_range`); the one with the highest predicted test PSNR is suggested.
+    Raises ``ValueError`` for an embedding without a bandwidth, an empty range, a split
+    without a training grid, too few training samples, or a fit the oracle cannot model.
+    """
+    start = time.perf_counter()
+    name = _bandwidth_name(config)
+    split = make_split(
+        signal.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
+    )
+    _check_training_grid(signal, split)
+    predict = _fit_predictor(config)
+    low, high = _checked_range(
+        bandwidth_range or default_range(config.embedding, len(split.train_axes[0])), name
+    )
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise ValueError(f"points must be an integer >= 2, got {points!r}")
+    heldout = held_out_points(signal, split)
+    targets = signal.flat_values().double().numpy()[split.train.numpy()]
+    train_coords = signal.coordinates().double().numpy()[split.train.numpy()]
+    prepared = time.perf_counter()
+    bandwidths = np.geomspace(low, high, points).tolist()
+    predictions = []
+    bar = tqdm(
+        bandwidths,
+        desc=f"suggest {config.embedding}",
+        unit="bandwidth",
+        disable=not progress,
+        file=sys.stderr,
+    )
+    for bandwidth in bar:
+        at = with_bandwidth(config, name, bandwidth)
+        rows = _rows(at, signal.ndim, train_coords, heldout.coords)
+        predictions.append(_predict(rows, targets, heldout, predict))
+    scores = [prediction.test_mse for prediction in predictions]
+    best = int(np.argmin(scores))
+    curve = BandwidthCurve(
+        bandwidths=tuple(bandwidths),
+        predicted_psnr=tuple(psnr(p.test_mse) for p in predictions),
+        predicted_heldout_psnr=tuple(psnr(p.heldout_mse) for p in predictions),
+        predicted_train_psnr=tuple(psnr(p.train_mse) for p in predictions),
+        stable_rank=tuple(p.stable_rank for p in predictions),
+    )
+    finished = time.perf_counter()
+    return Suggestion(
+        embedding=config.embedding,
+        bandwidth_name=name,
+        bandwidth=bandwidths[best],
+        predicted_psnr=curve.predicted_psnr[best],
+        predicted_heldout_psnr=curve.predicted_heldout_psnr[best],
+        reference_heldout_psnr=psnr(heldout.reference_mse),
+        curve=curve,
+        config=with_bandwidth(config, name, bandwidths[best]),
+        method=_method(config),
+        timings={
+            "prepare": prepared - start,
+            "candidates": finished - prepared,
+            "total": finished - start,
+        },
+    )
+
+
+def default_range(embedding: str, samples_per_axis: int) -> tuple[float, float]:
+    """The range an ``auto`` sweep covers for ``samples_per_axis`` training samples: from a
+    predicted stable rank of 2 to ``4 N`` (:func:`posenc.sweeps.auto_bandwidths`)."""
+    ends = auto_bandwidths(embedding, samples_per_axis, 2)
+    return ends[0], ends[-1]
+
+
+def with_bandwidth(config: FitConfig, name: str, bandwidth: float) -> FitConfig:
+    """``config`` with its embedding's bandwidth parameter ``name`` set to ``bandwidth``."""
+    return dataclasses.replace(
+        config, embedding_params={**config.embedding_params, name: float(bandwidth)}
+    )
+
+
+def _bandwidth_name(config: FitConfig) -> str:
+    name = describe_embedding(config.embedding).bandwidth_name
+    if name is None:
+        raise ValueError(f"embedding {config.embedding!r} has no bandwidth to suggest")
+    return name
+
+
+def _checked_range(bandwidth_range: tuple[float, float], name: str) -> tuple[float, float]:
+    low, high = (float(value) for value in bandwidth_range)
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0:
+        raise ValueError(f"the {name} range must hold finite values > 0, got {low:g}:{high:g}")
+    if not low < high:
+        raise ValueError(
+            f"the {name} range {low:g}:{high:g} is empty (its low end must be below its high end)"
+        )
+    return low, high
+
+
+def _check_training_grid(signal: Signal, split: Any) -> None:
+    if split.train_axes is None:
+        raise ValueError(
+            f"the bandwidth oracle needs a grid split (offset, rest or all); got {split.kind!r}"
+        )
+    for axis, indices in enumerate(split.train_axes):
+        if len(indices) < MIN_TRAIN_PER_AXIS:
+            raise ValueError(
+                f"signal {signal.name!r} has {len(indices)} training samples along axis "
+                f"{axis}; the oracle needs at least {MIN_TRAIN_PER_AXIS} to hold some out"
+            )
+
+
+Predictor = Callable[[EmbeddedRows, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _fit_predictor(config: FitConfig) -> Predictor:
+    """The model of ``config``'s training: predictions at training and held-out rows."""
+    if config.embedding_params.get("compose") == "separable" or config.model == "separable":
+        raise ValueError("the bandwidth oracle does not model the separable model yet")
+    if config.model == "linear" and not config.sigmoid:
+        steps = None if config.solver == "closed-form" else config.steps
+        fit = LinearFitModel(steps=steps, lr=config.lr, beta2=config.betas[1])
+        return lambda rows, targets: predict_linear_fit(rows, targets, fit)
+    raise ValueError(
+        f"the bandwidth oracle models linear fits without sigmoid; got model {config.model!r}"
+        + (" with sigmoid" if config.sigmoid else "")
+    )
+
+
+def _method(config: FitConfig) -> str:
+    if config.solver == "closed-form":
+        return "minimum-norm least squares, exact"
+    return "linear fit by Adam, closed form"
+
+
+def _rows(
+    config: FitConfig, ndim: int, train_coords: np.ndarray, query_coords: np.ndarray
+) -> EmbeddedRows:
+    wide = dataclasses.replace(config, dtype="float64")
+    embedding = build_embedding(wide, ndim, normalization="none")
+    return embed_rows(embedding, config.normalization, train_coords, query_coords)
+
+
+def _predict(
+    rows: EmbeddedRows, targets: np.ndarray, heldout: HeldOut, predict: Predictor
+) -> _Prediction:
+    fit_train, fit_heldout = predict(rows, targets)
+    residual = fit_train - targets
+    test_mse, heldout_mse = predicted_test_mse(heldout, residual, fit_heldout)
+    return _Prediction(
+        test_mse=test_mse,
+        heldout_mse=heldout_mse,
+        train_mse=float(np.mean(residual**2)),
+        stable_rank=training_stable_rank(rows),
+    )
+
+
+def training_stable_rank(rows: EmbeddedRows) -> float:
+    """``SR = ||A||_F^2 / ||A||_2^2 = trace(G) / lambda_max(G)`` of the embedded training
+    rows, ``G`` their (weighted) Gram matrix."""
+    gram = rows.gram(np.ones(rows.num_features))
+    return float(np.trace(gram) / largest_eigenvalue(gram))
+
+
+def largest_eigenvalue(matrix: np.ndarray, iterations: int = POWER_ITERATIONS) -> float:
+    """Largest eigenvalue of a symmetric positive semi-definite matrix by power iteration
+    (the Rayleigh quotient converges quadratically) from a fixed random start."""
+    vector = np.random.default_rng(0).standard_normal(matrix.shape[0])
+    vector /= np.linalg.norm(vector)
+    value = 0.0
+    for _ in range(iterations):
+        image = matrix @ vector
+        value = float(vector @ image)
+        norm = float(np.linalg.norm(image))
+        if norm == 0.0:
+            return 0.0
+        vector = image / norm
+    return value
