@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from posenc import __version__
-from posenc.cli import analyze, embeddings, fit, plot, seq, sweep
+from posenc.cli import analyze, embeddings, fit, plot, seq, suggest, sweep
 
-COMMANDS = (embeddings, fit, analyze, sweep, plot, seq)
+COMMANDS = (embeddings, fit, suggest, analyze, sweep, plot, seq)
 
 USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130

@@ -53,8 +53,10 @@ the RMS bound alone says (the gradient of a weight that is reached only by a bas
 shrinks with the residual it serves); calibrated on the development rows."""
 ADAM_EPS = 1e-8
 """torch's default Adam ``eps``, which posenc's fits use."""
-PINV_RTOL = 1e-12
-"""Relative eigenvalue below which the closed-form solution drops a direction."""
+PINV_RTOL = 1e-13
+"""Eigenvalue of the Gram matrix, relative to the largest, below which the closed-form solution
+drops a direction (a singular value 3e-7 of the largest: the Gram squares the embedded
+matrix's condition, so smaller ones are rounding)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def _predict_channel(
     eigenvalues = np.clip(eigenvalues, 0.0, None)
     coordinates = vectors.T @ values
     if fit.closed_form:
-        cutoff = PINV_RTOL * max(float(eigenvalues[-1]), 1e-300) * count
+        cutoff = PINV_RTOL * float(eigenvalues[-1])
         keep = eigenvalues > cutoff
         response = np.where(keep, 1.0 / np.where(keep, eigenvalues, 1.0), 0.0)
     else:
