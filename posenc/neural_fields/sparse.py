@@ -126,11 +126,16 @@ class SparseFeatures:
         return self.rows @ self.dense_basis()
 
     def gram_root(self) -> Tensor:
-        """A float64 ``Z`` with ``Z^T Z = X^T X``, built from ``S^T S`` without forming ``X``.
+        """A float64 ``Z`` with ``Z^T Z = X^T X``, the smaller of ``X`` and a root built from
+        ``S^T S``; so ``stable_rank(Z) == stable_rank(X)``.
 
-        With ``S^T S = Q diag(lambda) Q^T``, ``Z = diag(sqrt(lambda)) Q^T B``; so
-        ``stable_rank(Z) == stable_rank(X)``.
+        With no more rows than selected basis rows (``N <= R``: P1's 256 samples against
+        10000 centres) ``X`` itself is the smaller (``N x F``, against ``R x F`` and an
+        ``R x R`` eigendecomposition). Otherwise, with ``S^T S = Q diag(lambda) Q^T``,
+        ``Z = diag(sqrt(lambda)) Q^T B``, without forming ``X``.
         """
+        if self.rows.shape[0] <= self.rows.shape[1]:
+            return self.to_dense().to(torch.float64)
         selection_gram = (self.rows_t.to(torch.float64) @ self.rows.to(torch.float64)).to_dense()
         eigenvalues, eigenvectors = torch.linalg.eigh(selection_gram)
         root = eigenvalues.clamp(min=0).sqrt()[:, None] * eigenvectors.T
