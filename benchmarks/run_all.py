@@ -20,7 +20,7 @@ from typing import Any
 
 import harness
 
-ORDER = ("roofline", "plain_loop", "sparse", "closed_form", "batched_sweep")
+ORDER = ("roofline", "plain_loop", "sparse", "closed_form", "batched_sweep", "oracle")
 
 
 def benchmark_names() -> list[str]:

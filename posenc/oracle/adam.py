@@ -45,7 +45,7 @@ import numpy as np
 
 from posenc.oracle.features import EmbeddedRows
 
-BLOCK = 10
+BLOCK = 25
 """Steps integrated at a time when the effective time of Adam is summed."""
 EPS_FACTOR = 8.0
 """``kappa``: Adam's ``eps`` stops slowly moving weights about this many times earlier than
@@ -85,42 +85,68 @@ def predict_linear_fit(
     """
     train, query = [], []
     for channel in targets.T:
-        fit_train, fit_query = _predict_channel(rows, channel, fit)
-        train.append(fit_train)
-        query.append(fit_query)
+        spectrum = FitSpectrum.of(rows, channel, fit)
+        fit_train, fit_query = spectrum.evaluate(spectrum.solve(channel[:, None]))
+        train.append(fit_train[:, 0])
+        query.append(fit_query[:, 0])
     return np.stack(train, axis=1), np.stack(query, axis=1)
 
 
-def _predict_channel(
-    rows: EmbeddedRows, values: np.ndarray, fit: LinearFitModel
+def fit_operators(
+    rows: EmbeddedRows, representative: np.ndarray, fit: LinearFitModel
 ) -> tuple[np.ndarray, np.ndarray]:
-    count = len(values)
-    if fit.closed_form:
-        weight, bias_weight = np.ones(rows.num_features), 1.0
-    else:
-        weight, bias_weight = adam_preconditioner(rows, values, fit)
-    gram = rows.gram(weight) + bias_weight
-    eigenvalues, vectors = np.linalg.eigh(gram)
-    eigenvalues = np.clip(eigenvalues, 0.0, None)
-    coordinates = vectors.T @ values
-    if fit.closed_form:
-        cutoff = PINV_RTOL * float(eigenvalues[-1])
-        keep = eigenvalues > cutoff
-        response = np.where(keep, 1.0 / np.where(keep, eigenvalues, 1.0), 0.0)
-    else:
-        rate = 2.0 * fit.lr / count
-        assert fit.steps is not None
-        time = effective_time(eigenvalues, coordinates**2, rate, fit.steps, fit.beta2)
-        response = descent_response(eigenvalues, rate, time)
-    solution = vectors @ (response * coordinates)
-    # the fit is A diag(w P) A^T s + P_b sum(s) at the training rows, the same with Q at queries
-    weights = rows.weights * weight
-    feature_weights = weights * np.asarray(rows.train.T @ solution).ravel()
-    bias = bias_weight * float(np.sum(solution))
-    return (
-        np.asarray(rows.train @ feature_weights).ravel() + bias,
-        np.asarray(rows.query @ feature_weights).ravel() + bias,
-    )
+    """The fit as linear maps of the training values: ``(N x N, M x N)`` matrices giving the
+    fit at the training and the query rows, with Adam's preconditioner and effective time
+    taken from the ``representative`` training values (``N``)."""
+    spectrum = FitSpectrum.of(rows, representative, fit)
+    return spectrum.evaluate(spectrum.solve(np.eye(len(representative))))
+
+
+@dataclass(frozen=True)
+class FitSpectrum:
+    """The eigen-decomposition of ``K = A diag(w P) A^T + P_b`` and the response of the fit
+    to each eigen-direction (module docstring, steps 2 and 3)."""
+
+    rows: EmbeddedRows
+    weight: np.ndarray
+    bias_weight: float
+    vectors: np.ndarray
+    response: np.ndarray
+
+    @classmethod
+    def of(cls, rows: EmbeddedRows, values: np.ndarray, fit: LinearFitModel) -> FitSpectrum:
+        """The spectrum of the fit of ``values`` (``N``)."""
+        if fit.closed_form:
+            weight, bias_weight = np.ones(rows.num_features), 1.0
+        else:
+            weight, bias_weight = adam_preconditioner(rows, values, fit)
+        eigenvalues, vectors = np.linalg.eigh(rows.gram(weight) + bias_weight)
+        eigenvalues = np.clip(eigenvalues, 0.0, None)
+        if fit.closed_form:
+            keep = eigenvalues > PINV_RTOL * float(eigenvalues[-1])
+            response = np.where(keep, 1.0 / np.where(keep, eigenvalues, 1.0), 0.0)
+        else:
+            assert fit.steps is not None
+            rate = 2.0 * fit.lr / len(values)
+            energies = (vectors.T @ values) ** 2
+            time = effective_time(eigenvalues, energies, rate, fit.steps, fit.beta2)
+            response = descent_response(eigenvalues, rate, time)
+        return cls(rows, weight, bias_weight, vectors, response)
+
+    def solve(self, values: np.ndarray) -> np.ndarray:
+        """Dual coefficients ``s = U diag(response) U^T Y`` of training values ``Y`` (``N x m``)."""
+        return self.vectors @ (self.response[:, None] * (self.vectors.T @ values))
+
+    def evaluate(self, solution: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The fit ``A diag(w P) A^T s + P_b 1^T s`` at the training rows, and the same with
+        the query rows ``Q`` in front: ``(N x m, M x m)``."""
+        weights = (self.rows.weights * self.weight)[:, None]
+        feature_weights = weights * np.asarray(self.rows.train.T @ solution)
+        bias = self.bias_weight * solution.sum(axis=0, keepdims=True)
+        return (
+            np.asarray(self.rows.train @ feature_weights) + bias,
+            np.asarray(self.rows.query @ feature_weights) + bias,
+        )
 
 
 def adam_preconditioner(

@@ -92,8 +92,8 @@ def embed_rows(
         rows = _windowed_rows(embedding, train, query)
     else:
         with torch.no_grad():
-            dense = [embedding(torch.from_numpy(c)).double().numpy() for c in (train, query)]
-        rows = EmbeddedRows(dense[0], dense[1], np.ones(dense[0].shape[1]))
+            dense = embedding(torch.from_numpy(np.concatenate([train, query]))).double().numpy()
+        rows = EmbeddedRows(dense[: len(train)], dense[len(train) :], np.ones(dense.shape[1]))
     scale = 1.0 / _norm(embedding, normalization, rows)
     return EmbeddedRows(rows.train * scale, rows.query * scale, rows.weights, rows.stride)
 

@@ -13,18 +13,19 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from posenc.data import Signal, make_split
+from posenc.data import Signal, Split, make_split
 from posenc.embeddings import describe_embedding
 from posenc.neural_fields import FitConfig, psnr
 from posenc.neural_fields.fitting import build_embedding
 from posenc.oracle.adam import LinearFitModel, predict_linear_fit
 from posenc.oracle.features import EmbeddedRows, embed_rows
+from posenc.oracle.grid import check_grid_fit, predict_grid_fit
 from posenc.oracle.heldout import HeldOut, held_out_points, predicted_test_mse
 from posenc.sweeps import auto_bandwidths
 
 DEFAULT_POINTS = 24
 """Candidate bandwidths evaluated when no count is given."""
-POWER_ITERATIONS = 50
+POWER_ITERATIONS = 30
 """Power iterations for the largest eigenvalue of a Gram matrix (stable rank on the curve)."""
 MIN_TRAIN_PER_AXIS = 3
 """Training samples an axis needs so that some can be held out at half the rate."""
@@ -118,15 +119,14 @@ def suggest_bandwidth(
         signal.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
     )
     _check_training_grid(signal, split)
-    predict = _fit_predictor(config)
+    heldout = held_out_points(signal, split)
+    predict = _fit_model(signal, split, heldout, config)
     low, high = _checked_range(
         bandwidth_range or default_range(config.embedding, len(split.train_axes[0])), name
     )
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise ValueError(f"points must be an integer >= 2, got {points!r}")
-    heldout = held_out_points(signal, split)
     targets = signal.flat_values().double().numpy()[split.train.numpy()]
-    train_coords = signal.coordinates().double().numpy()[split.train.numpy()]
     prepared = time.perf_counter()
     bandwidths = np.geomspace(low, high, points).tolist()
     predictions = []
@@ -138,9 +138,10 @@ def suggest_bandwidth(
         file=sys.stderr,
     )
     for bandwidth in bar:
-        at = with_bandwidth(config, name, bandwidth)
-        rows = _rows(at, signal.ndim, train_coords, heldout.coords)
-        predictions.append(_predict(rows, targets, heldout, predict))
+        fit_train, fit_heldout, rank = predict(with_bandwidth(config, name, bandwidth))
+        residual = fit_train - targets
+        test_mse, heldout_mse = predicted_test_mse(heldout, residual, fit_heldout)
+        predictions.append(_Prediction(test_mse, heldout_mse, float(np.mean(residual**2)), rank))
     scores = [prediction.test_mse for prediction in predictions]
     best = int(np.argmin(scores))
     curve = BandwidthCurve(
@@ -214,24 +215,49 @@ def _check_training_grid(signal: Signal, split: Any) -> None:
             )
 
 
-Predictor = Callable[[EmbeddedRows, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Predictor = Callable[[FitConfig], tuple[np.ndarray, np.ndarray, float]]
+"""Config at one bandwidth -> the fit at the training samples (``N x C``), at the held-out
+points (``M x C``), and the stable rank of the embedded training matrix."""
 
 
-def _fit_predictor(config: FitConfig) -> Predictor:
-    """The model of ``config``'s training: predictions at training and held-out rows."""
+def _fit_model(signal: Signal, split: Split, heldout: HeldOut, config: FitConfig) -> Predictor:
+    """The model of ``config``'s training (module docstrings of :mod:`posenc.oracle.adam`
+    and :mod:`posenc.oracle.grid`)."""
     if config.embedding_params.get("compose") == "separable" or config.model == "separable":
         raise ValueError("the bandwidth oracle does not model the separable model yet")
+    fit = LinearFitModel(
+        steps=None if config.solver == "closed-form" else config.steps,
+        lr=config.lr,
+        beta2=config.betas[1],
+    )
     if config.model == "linear" and not config.sigmoid:
-        steps = None if config.solver == "closed-form" else config.steps
-        fit = LinearFitModel(steps=steps, lr=config.lr, beta2=config.betas[1])
-        return lambda rows, targets: predict_linear_fit(rows, targets, fit)
+        targets = signal.flat_values().double().numpy()[split.train.numpy()]
+        coords = signal.coordinates().double().numpy()[split.train.numpy()]
+
+        def predict_linear(at: FitConfig) -> tuple[np.ndarray, np.ndarray, float]:
+            rows = _rows(at, signal.ndim, coords, heldout.coords)
+            fit_train, fit_heldout = predict_linear_fit(rows, targets, fit)
+            return fit_train, fit_heldout, training_stable_rank(rows)
+
+        return predict_linear
+    if config.model == "mlp":
+        check_grid_fit(config, signal)
+
+        def predict_mlp(at: FitConfig) -> tuple[np.ndarray, np.ndarray, float]:
+            prediction = predict_grid_fit(signal, split, at, fit)
+            flat = prediction.values.reshape(-1, signal.channels)
+            return flat[split.train.numpy()], flat[split.heldout.numpy()], prediction.stable_rank
+
+        return predict_mlp
     raise ValueError(
-        f"the bandwidth oracle models linear fits without sigmoid; got model {config.model!r}"
-        + (" with sigmoid" if config.sigmoid else "")
+        "the bandwidth oracle models linear fits without sigmoid and MLP fits of images; got "
+        f"model {config.model!r}" + (" with sigmoid" if config.sigmoid else "")
     )
 
 
 def _method(config: FitConfig) -> str:
+    if config.model == "mlp":
+        return "MLP on an axis-wise embedding: per-axis closed forms of Adam"
     if config.solver == "closed-form":
         return "minimum-norm least squares, exact"
     return "linear fit by Adam, closed form"
@@ -245,38 +271,21 @@ def _rows(
     return embed_rows(embedding, config.normalization, train_coords, query_coords)
 
 
-def _predict(
-    rows: EmbeddedRows, targets: np.ndarray, heldout: HeldOut, predict: Predictor
-) -> _Prediction:
-    fit_train, fit_heldout = predict(rows, targets)
-    residual = fit_train - targets
-    test_mse, heldout_mse = predicted_test_mse(heldout, residual, fit_heldout)
-    return _Prediction(
-        test_mse=test_mse,
-        heldout_mse=heldout_mse,
-        train_mse=float(np.mean(residual**2)),
-        stable_rank=training_stable_rank(rows),
-    )
-
-
 def training_stable_rank(rows: EmbeddedRows) -> float:
-    """``SR = ||A||_F^2 / ||A||_2^2 = trace(G) / lambda_max(G)`` of the embedded training
-    rows, ``G`` their (weighted) Gram matrix."""
-    gram = rows.gram(np.ones(rows.num_features))
-    return float(np.trace(gram) / largest_eigenvalue(gram))
-
-
-def largest_eigenvalue(matrix: np.ndarray, iterations: int = POWER_ITERATIONS) -> float:
-    """Largest eigenvalue of a symmetric positive semi-definite matrix by power iteration
-    (the Rayleigh quotient converges quadratically) from a fixed random start."""
-    vector = np.random.default_rng(0).standard_normal(matrix.shape[0])
+    """``SR = ||A||_F^2 / ||A||_2^2`` of the (weighted) embedded training rows ``A``; the
+    largest squared singular value by power iteration on ``A diag(w) A^T`` (never formed),
+    which converges quadratically in the Rayleigh quotient, from a fixed random start."""
+    train, weights = rows.train, rows.weights
+    count = train.shape[0]
+    frobenius = float(rows.feature_sums(np.ones((count, 1)), squared=True)[:, 0] @ weights)
+    vector = np.random.default_rng(0).standard_normal(count)
     vector /= np.linalg.norm(vector)
     value = 0.0
-    for _ in range(iterations):
-        image = matrix @ vector
+    for _ in range(POWER_ITERATIONS):
+        image = np.asarray(train @ (weights * np.asarray(train.T @ vector).ravel())).ravel()
         value = float(vector @ image)
         norm = float(np.linalg.norm(image))
         if norm == 0.0:
-            return 0.0
+            break
         vector = image / norm
-    return value
+    return frobenius / value

@@ -1,0 +1,141 @@
+"""Fits of grid signals (images) through one operator per axis.
+
+For an axis-wise embedding on a product grid every row of the embedded matrix is built from
+per-axis feature maps ``f(u)``, and two fits reduce to one-dimensional ones:
+
+- **the separable linear model** (P2's Kronecker product, ``model="separable"``, depth 0):
+  its least-squares fit of the training grid ``Y`` is ``L_0 Y L_1^T`` per channel, with
+  ``L_a = F_a pinv(A_a)`` the minimum-norm interpolation operator of axis ``a`` (``A_a`` the
+  per-axis factor at the training coordinates, ``F_a`` at every coordinate of the axis):
+  exact. Trained by Adam, the same product of the per-axis Adam operators
+  (:func:`posenc.oracle.adam.fit_operators`) is a Kronecker-factored approximation of
+  Adam's preconditioner.
+- **an MLP on a concatenation** ``[f(x), f(y)]``: its first layer sees each axis through
+  ``f``, so what it can resolve and how it fills the points between training coordinates
+  along an axis is what Adam makes of that axis's basis: the odd centres of a basis too
+  narrow to reach them stay at their random start (the test collapses); a basis that
+  reaches them is filled in by Adam's per-weight normalisation; a wide one smooths. The
+  oracle predicts the MLP's fit as the same product ``L_0 Y L_1^T`` of per-axis Adam
+  operators with the MLP's learning rate and steps: a model of the embedding's part in the
+  fit, not of the network's (validated against posenc's default MLP on five photographs;
+  see ``docs/validate_oracle.py``).
+
+Each axis's operator takes Adam's preconditioner and effective time from the training grid's
+mean along the other axes, normalised as the fit normalises its rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from posenc.data import Signal, Split
+from posenc.embeddings import AxisEmbedding
+from posenc.neural_fields import FitConfig
+from posenc.neural_fields.fitting import build_embedding
+from posenc.oracle.adam import LinearFitModel, fit_operators
+from posenc.oracle.features import EmbeddedRows, embed_rows
+from posenc.oracle.heldout import training_grid
+
+
+@dataclass(frozen=True)
+class GridPrediction:
+    """The predicted fit over the whole grid (``values``, ``(*grid_shape, C)``) and the stable
+    rank of the embedded training matrix."""
+
+    values: np.ndarray
+    stable_rank: float
+
+
+def predict_grid_fit(
+    signal: Signal, split: Split, config: FitConfig, fit: LinearFitModel
+) -> GridPrediction:
+    """The predicted fit over the whole grid from per-axis operators."""
+    assert split.train_axes is not None
+    grid = training_grid(signal, split)
+    embedding = build_embedding(dataclasses.replace(config, dtype="float64"), 1, "none")
+    operators, scales = [], []
+    for axis, indices in enumerate(split.train_axes):
+        size = signal.grid_shape[axis]
+        every = np.arange(size, dtype=np.float64)[:, None] / size
+        train = indices.double().numpy()[:, None] / size
+        rows = embed_rows(embedding, "none", train, every)
+        representative = grid.mean(axis=tuple(a for a in range(grid.ndim) if a != axis))
+        scales.append(_axis_norm(embedding, config.normalization, rows))
+        operators.append((rows, representative))
+    constant = _grid_norm(config, scales)
+    prediction, factors = grid, []
+    for axis, (rows, representative) in enumerate(operators):
+        scaled = dataclasses.replace(rows, train=rows.train / constant, query=rows.query / constant)
+        _, operator = fit_operators(scaled, representative, fit)
+        prediction = np.moveaxis(np.tensordot(operator, prediction, axes=([1], [axis])), 0, axis)
+        factors.append(_dense(scaled.train) * np.sqrt(scaled.weights))
+    counts = [len(indices) for indices in split.train_axes]
+    return GridPrediction(prediction, concat_stable_rank(factors, counts))
+
+
+def concat_stable_rank(factors: list[np.ndarray], counts: list[int]) -> float:
+    """SR of the concatenated rows ``[f(x_i), f(y_j)]`` over a product grid, from the per-axis
+    training rows ``F_a`` (dense, normalised): ``X^T X`` has the blocks ``(n / n_a) F_a^T F_a``
+    on its diagonal and ``(n / (n_a n_b)) (F_a^T 1)(1^T F_b)`` off it, ``n`` the grid's size."""
+    total = math.prod(counts)
+    sizes = [factor.shape[1] for factor in factors]
+    gram = np.zeros((sum(sizes), sum(sizes)))
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    sums = [factor.sum(axis=0) for factor in factors]
+    for a, factor in enumerate(factors):
+        block_a = slice(offsets[a], offsets[a + 1])
+        for b in range(len(factors)):
+            block_b = slice(offsets[b], offsets[b + 1])
+            if a == b:
+                gram[block_a, block_b] = total / counts[a] * factor.T @ factor
+            else:
+                gram[block_a, block_b] = (
+                    total / (counts[a] * counts[b]) * np.outer(sums[a], sums[b])
+                )
+    return float(np.trace(gram) / np.linalg.eigvalsh(gram)[-1])
+
+
+def check_grid_fit(config: FitConfig, signal: Signal) -> None:
+    """Raise ``ValueError`` unless per-axis operators model ``config``'s fit of ``signal``."""
+    embedding = build_embedding(config, signal.ndim, "none")
+    if signal.ndim < 2 or not isinstance(embedding, AxisEmbedding) or embedding.compose != "concat":
+        raise ValueError(
+            "the bandwidth oracle models an MLP fit of an image with a concatenated axis-wise "
+            f"embedding; got {config.embedding!r} (compose={embedding.compose!r}) on a "
+            f"{signal.ndim}D signal"
+        )
+
+
+def _axis_norm(embedding: AxisEmbedding, normalization: str, rows: EmbeddedRows) -> float:
+    """Largest per-axis row norm: over the domain's reference grid or the training values."""
+    if normalization == "train":
+        return _largest_row_norm(rows)
+    if normalization == "domain":
+        reference = embedding.reference_values().double().numpy()[:, None]
+        return _largest_row_norm(embed_rows(embedding, "none", reference, reference[:1]))
+    return 1.0
+
+
+def _dense(rows: np.ndarray | sparse.csr_matrix) -> np.ndarray:
+    return rows.toarray() if sparse.issparse(rows) else np.asarray(rows)
+
+
+def _largest_row_norm(rows: EmbeddedRows) -> float:
+    train = rows.train
+    squares = train.multiply(train) if hasattr(train, "multiply") else train**2
+    return math.sqrt(float(np.max(np.asarray(squares @ rows.weights))))
+
+
+def _grid_norm(config: FitConfig, scales: list[float]) -> float:
+    """The fit's normalisation constant of a row from the per-axis largest norms: a separable
+    factor is normalised per axis (the caller divides each axis by its own), a concatenation
+    by the largest norm of the whole row, ``sqrt(sum_a c_a^2)`` (the maximum of a sum over a
+    product grid is the sum of the maxima)."""
+    if config.normalization == "none":
+        return 1.0
+    return math.sqrt(sum(scale**2 for scale in scales))
