@@ -118,7 +118,7 @@ def test_reference_error_of_a_line_is_zero_and_of_a_parabola_is_known() -> None:
     # linear interpolation of x^2 over spacing d errs by d^2/4 at the midpoint; at twice the
     # training spacing (4/n) the coarse estimate is ((4/n)^2/4)^2
     coarse = ((4 / n) ** 2 / 4) ** 2
-    assert estimate == pytest.approx(FINE_SCALE_RATIO * coarse, rel=0.05)
+    assert estimate == pytest.approx(FINE_SCALE_RATIO[1] * coarse, rel=0.05)
 
 
 def test_suggestion_is_the_best_of_its_curve_and_carries_its_config() -> None:

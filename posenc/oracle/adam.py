@@ -62,12 +62,17 @@ matrix's condition, so smaller ones are rounding)."""
 @dataclass(frozen=True)
 class LinearFitModel:
     """How a linear fit is trained: Adam (``steps``, ``lr``, ``beta2``) or, with ``steps``
-    ``None``, the minimum-norm least-squares solution."""
+    ``None``, the minimum-norm least-squares solution.
+
+    ``gradient_scale`` is the gradient a weight receives per unit of a linear model's (1 for
+    a linear model; a network's first layer receives the output error through the network's
+    backward gain): it sets how far Adam's ``eps`` reaches."""
 
     steps: int | None
     lr: float = 1e-3
     beta2: float = 0.999
     eps: float = ADAM_EPS
+    gradient_scale: float = 1.0
 
     @property
     def closed_form(self) -> bool:
@@ -166,7 +171,7 @@ def adam_preconditioner(
     rms = scale * np.abs(sums[:, 0]) / np.sqrt(np.maximum(mean_duration, 1.0))
     bias_duration = _ratio(float(np.sum(energy_weights * duration)), float(np.sum(energy_weights)))
     bias_rms = scale * abs(float(np.sum(amplitude))) / math.sqrt(max(float(bias_duration), 1.0))
-    floor = EPS_FACTOR * fit.eps
+    floor = EPS_FACTOR * fit.eps / fit.gradient_scale
     return 1.0 / (rms + floor), 1.0 / (bias_rms + floor)
 
 

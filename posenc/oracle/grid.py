@@ -31,15 +31,23 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy import sparse
+from torch import nn
 
 from posenc.data import Signal, Split
 from posenc.embeddings import AxisEmbedding
 from posenc.neural_fields import FitConfig
-from posenc.neural_fields.fitting import build_embedding
+from posenc.neural_fields.fitting import build_config_model, build_embedding
 from posenc.oracle.adam import LinearFitModel, fit_operators
 from posenc.oracle.features import EmbeddedRows, embed_rows
 from posenc.oracle.heldout import training_grid
+
+GAIN_SAMPLES = 4096
+"""Training pixels over which a network's backward gain is measured at initialisation."""
+LINEAR_REACH = 0.1
+"""Features whose linear-layer gradient is at least this share of the largest count as
+reached by the training samples when the gain is measured."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +60,12 @@ class GridPrediction:
 
 
 def predict_grid_fit(
-    signal: Signal, split: Split, config: FitConfig, fit: LinearFitModel
+    signal: Signal, split: Split, config: FitConfig, fit: LinearFitModel, start: float = 0.0
 ) -> GridPrediction:
-    """The predicted fit over the whole grid from per-axis operators."""
+    """The predicted fit over the whole grid from per-axis operators; ``start`` is the fit's
+    output before training (the operators act on the change from it)."""
     assert split.train_axes is not None
-    grid = training_grid(signal, split)
+    grid = training_grid(signal, split) - start
     embedding = build_embedding(dataclasses.replace(config, dtype="float64"), 1, "none")
     operators, scales = [], []
     for axis, indices in enumerate(split.train_axes):
@@ -75,7 +84,48 @@ def predict_grid_fit(
         prediction = np.moveaxis(np.tensordot(operator, prediction, axes=([1], [axis])), 0, axis)
         factors.append(_dense(scaled.train) * np.sqrt(scaled.weights))
     counts = [len(indices) for indices in split.train_axes]
-    return GridPrediction(prediction, concat_stable_rank(factors, counts))
+    return GridPrediction(prediction + start, concat_stable_rank(factors, counts))
+
+
+@dataclass(frozen=True)
+class NetworkStart:
+    """A network at initialisation, as the per-axis model needs it: its mean output over the
+    training samples (``output``) and the gradient its first layer receives per unit of the
+    gradient a linear layer on the same features would receive (``gain``)."""
+
+    output: float
+    gain: float
+
+
+def network_start(signal: Signal, split: Split, config: FitConfig) -> NetworkStart:
+    """Measure :class:`NetworkStart` with one forward and backward pass of ``config``'s
+    network, initialised as ``fit`` initialises it, over (a sample of) the training pixels.
+
+    The gain is the median, over the features that the training samples reach, of the RMS
+    over hidden units of ``dL/dW_1[:, k]`` divided by ``|dL/dw_k|`` of a linear layer with
+    the same residuals: how strongly the loss reaches the first layer through the network.
+    """
+    torch.manual_seed(config.seed)
+    embedding = build_embedding(config, signal.ndim)
+    coords = signal.coordinates()[split.train]
+    if embedding.normalization == "train":
+        embedding.fit_normalization(coords)
+    model = build_config_model(config, embedding, signal)
+    chosen = torch.randperm(len(coords), generator=torch.Generator().manual_seed(0))
+    chosen = chosen[:GAIN_SAMPLES]
+    with torch.no_grad():
+        features = embedding(coords[chosen])
+    targets = signal.flat_values()[split.train][chosen].to(features.dtype)
+    output = model(features)
+    loss = torch.mean((output - targets) ** 2)
+    first = next(module for module in model.modules() if isinstance(module, nn.Linear))
+    (network,) = torch.autograd.grad(loss, [first.weight])
+    with torch.no_grad():
+        residual = (output - targets).mean(dim=1)
+        linear = (2.0 / len(residual)) * (features.T @ residual) / targets.shape[1]
+        reached = linear.abs() > LINEAR_REACH * linear.abs().max()
+        ratio = network.pow(2).mean(dim=0).sqrt()[reached] / linear.abs()[reached]
+    return NetworkStart(float(output.detach().mean()), float(ratio.median()))
 
 
 def concat_stable_rank(factors: list[np.ndarray], counts: list[int]) -> float:

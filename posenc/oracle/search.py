@@ -19,7 +19,7 @@ from posenc.neural_fields import FitConfig, psnr
 from posenc.neural_fields.fitting import build_embedding
 from posenc.oracle.adam import LinearFitModel, predict_linear_fit
 from posenc.oracle.features import EmbeddedRows, embed_rows
-from posenc.oracle.grid import check_grid_fit, predict_grid_fit
+from posenc.oracle.grid import check_grid_fit, network_start, predict_grid_fit
 from posenc.oracle.heldout import HeldOut, held_out_points, predicted_test_mse
 from posenc.sweeps import auto_bandwidths
 
@@ -242,9 +242,11 @@ def _fit_model(signal: Signal, split: Split, heldout: HeldOut, config: FitConfig
         return predict_linear
     if config.model == "mlp":
         check_grid_fit(config, signal)
+        start = network_start(signal, split, config)
+        network_fit = dataclasses.replace(fit, gradient_scale=start.gain)
 
         def predict_mlp(at: FitConfig) -> tuple[np.ndarray, np.ndarray, float]:
-            prediction = predict_grid_fit(signal, split, at, fit)
+            prediction = predict_grid_fit(signal, split, at, network_fit, start.output)
             flat = prediction.values.reshape(-1, signal.channels)
             return flat[split.train.numpy()], flat[split.heldout.numpy()], prediction.stable_rank
 
