@@ -119,31 +119,29 @@ def suggest_bandwidth(
         signal.grid_shape, config.split, fraction=config.split_fraction, seed=config.seed
     )
     _check_training_grid(signal, split)
-    heldout = held_out_points(signal, split)
-    predict = _fit_model(signal, split, heldout, config)
+    assert split.train_axes is not None
     low, high = _checked_range(
         bandwidth_range or default_range(config.embedding, len(split.train_axes[0])), name
     )
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise ValueError(f"points must be an integer >= 2, got {points!r}")
+    heldout = held_out_points(signal, split)
+    predict = _fit_model(signal, split, heldout, config)
     targets = signal.flat_values().double().numpy()[split.train.numpy()]
     prepared = time.perf_counter()
     bandwidths = np.geomspace(low, high, points).tolist()
     predictions = []
-    bar = tqdm(
+    for bandwidth in tqdm(
         bandwidths,
         desc=f"suggest {config.embedding}",
         unit="bandwidth",
         disable=not progress,
         file=sys.stderr,
-    )
-    for bandwidth in bar:
+    ):
         fit_train, fit_heldout, rank = predict(with_bandwidth(config, name, bandwidth))
         residual = fit_train - targets
         test_mse, heldout_mse = predicted_test_mse(heldout, residual, fit_heldout)
         predictions.append(_Prediction(test_mse, heldout_mse, float(np.mean(residual**2)), rank))
-    scores = [prediction.test_mse for prediction in predictions]
-    best = int(np.argmin(scores))
     curve = BandwidthCurve(
         bandwidths=tuple(bandwidths),
         predicted_psnr=tuple(psnr(p.test_mse) for p in predictions),
@@ -151,6 +149,7 @@ def suggest_bandwidth(
         predicted_train_psnr=tuple(psnr(p.train_mse) for p in predictions),
         stable_rank=tuple(p.stable_rank for p in predictions),
     )
+    best = int(np.argmax(curve.predicted_psnr))
     finished = time.perf_counter()
     return Suggestion(
         embedding=config.embedding,
@@ -173,7 +172,13 @@ def suggest_bandwidth(
 def default_range(embedding: str, samples_per_axis: int) -> tuple[float, float]:
     """The range an ``auto`` sweep covers for ``samples_per_axis`` training samples: from a
     predicted stable rank of 2 to ``4 N`` (:func:`posenc.sweeps.auto_bandwidths`)."""
-    ends = auto_bandwidths(embedding, samples_per_axis, 2)
+    try:
+        ends = auto_bandwidths(embedding, samples_per_axis, 2)
+    except ValueError:
+        raise ValueError(
+            f"there is no default bandwidth range for {embedding!r} (no closed-form stable "
+            "rank); give the range to search"
+        ) from None
     return ends[0], ends[-1]
 
 
@@ -202,7 +207,7 @@ def _checked_range(bandwidth_range: tuple[float, float], name: str) -> tuple[flo
     return low, high
 
 
-def _check_training_grid(signal: Signal, split: Any) -> None:
+def _check_training_grid(signal: Signal, split: Split) -> None:
     if split.train_axes is None:
         raise ValueError(
             f"the bandwidth oracle needs a grid split (offset, rest or all); got {split.kind!r}"
