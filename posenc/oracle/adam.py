@@ -66,13 +66,15 @@ class LinearFitModel:
 
     ``gradient_scale`` is the gradient a weight receives per unit of a linear model's (1 for
     a linear model; a network's first layer receives the output error through the network's
-    backward gain): it sets how far Adam's ``eps`` reaches."""
+    backward gain): it sets how far Adam's ``eps`` reaches. ``bias``: whether the layer has
+    one (P2's separable layer has none)."""
 
     steps: int | None
     lr: float = 1e-3
     beta2: float = 0.999
     eps: float = ADAM_EPS
     gradient_scale: float = 1.0
+    bias: bool = True
 
     @property
     def closed_form(self) -> bool:
@@ -125,6 +127,7 @@ class FitSpectrum:
             weight, bias_weight = np.ones(rows.num_features), 1.0
         else:
             weight, bias_weight = adam_preconditioner(rows, values, fit)
+        bias_weight = bias_weight if fit.bias else 0.0
         eigenvalues, vectors = np.linalg.eigh(rows.gram(weight) + bias_weight)
         eigenvalues = np.clip(eigenvalues, 0.0, None)
         if fit.closed_form:

@@ -66,7 +66,9 @@ def predict_grid_fit(
     output before training (the operators act on the change from it)."""
     assert split.train_axes is not None
     grid = training_grid(signal, split) - start
-    embedding = build_embedding(dataclasses.replace(config, dtype="float64"), 1, "none")
+    params = {key: value for key, value in config.embedding_params.items() if key != "compose"}
+    axis_config = dataclasses.replace(config, dtype="float64", embedding_params=params)
+    embedding = build_embedding(axis_config, 1, "none")  # the per-axis feature map
     operators, scales = [], []
     for axis, indices in enumerate(split.train_axes):
         size = signal.grid_shape[axis]
@@ -76,15 +78,24 @@ def predict_grid_fit(
         representative = grid.mean(axis=tuple(a for a in range(grid.ndim) if a != axis))
         scales.append(_axis_norm(embedding, config.normalization, rows))
         operators.append((rows, representative))
-    constant = _grid_norm(config, scales)
+    constants = _axis_constants(config, scales)
     prediction, factors = grid, []
     for axis, (rows, representative) in enumerate(operators):
+        constant = constants[axis]
         scaled = dataclasses.replace(rows, train=rows.train / constant, query=rows.query / constant)
         _, operator = fit_operators(scaled, representative, fit)
         prediction = np.moveaxis(np.tensordot(operator, prediction, axes=([1], [axis])), 0, axis)
         factors.append(_dense(scaled.train) * np.sqrt(scaled.weights))
     counts = [len(indices) for indices in split.train_axes]
-    return GridPrediction(prediction + start, concat_stable_rank(factors, counts))
+    if config.embedding_params.get("compose") == "separable":
+        # SR of a Kronecker product is the product of the factors' SRs
+        rank = math.prod(
+            concat_stable_rank([factor], [count])
+            for factor, count in zip(factors, counts, strict=True)
+        )
+    else:
+        rank = concat_stable_rank(factors, counts)
+    return GridPrediction(prediction + start, rank)
 
 
 @dataclass(frozen=True)
@@ -181,11 +192,13 @@ def _largest_row_norm(rows: EmbeddedRows) -> float:
     return math.sqrt(float(np.max(np.asarray(squares @ rows.weights))))
 
 
-def _grid_norm(config: FitConfig, scales: list[float]) -> float:
-    """The fit's normalisation constant of a row from the per-axis largest norms: a separable
-    factor is normalised per axis (the caller divides each axis by its own), a concatenation
-    by the largest norm of the whole row, ``sqrt(sum_a c_a^2)`` (the maximum of a sum over a
-    product grid is the sum of the maxima)."""
+def _axis_constants(config: FitConfig, scales: list[float]) -> list[float]:
+    """The fit's normalisation constant of each axis's rows from the per-axis largest norms
+    ``c_a``: a separable factor is normalised on its own (``c_a``), a concatenation by the
+    largest norm of the whole row, ``sqrt(sum_a c_a^2)`` on every axis (the maximum of a sum
+    over a product grid is the sum of the maxima)."""
     if config.normalization == "none":
-        return 1.0
-    return math.sqrt(sum(scale**2 for scale in scales))
+        return [1.0] * len(scales)
+    if config.embedding_params.get("compose") == "separable":
+        return list(scales)
+    return [math.sqrt(sum(scale**2 for scale in scales))] * len(scales)

@@ -228,8 +228,6 @@ points (``M x C``), and the stable rank of the embedded training matrix."""
 def _fit_model(signal: Signal, split: Split, heldout: HeldOut, config: FitConfig) -> Predictor:
     """The model of ``config``'s training (module docstrings of :mod:`posenc.oracle.adam`
     and :mod:`posenc.oracle.grid`)."""
-    if config.embedding_params.get("compose") == "separable" or config.model == "separable":
-        raise ValueError("the bandwidth oracle does not model the separable model yet")
     fit = LinearFitModel(
         steps=None if config.solver == "closed-form" else config.steps,
         lr=config.lr,
@@ -245,6 +243,15 @@ def _fit_model(signal: Signal, split: Split, heldout: HeldOut, config: FitConfig
             return fit_train, fit_heldout, training_stable_rank(rows)
 
         return predict_linear
+    if config.model == "separable" and config.depth == 0 and config.solver == "closed-form":
+        separable = dataclasses.replace(fit, bias=False)
+
+        def predict_separable(at: FitConfig) -> tuple[np.ndarray, np.ndarray, float]:
+            prediction = predict_grid_fit(signal, split, at, separable)
+            flat = prediction.values.reshape(-1, signal.channels)
+            return flat[split.train.numpy()], flat[split.heldout.numpy()], prediction.stable_rank
+
+        return predict_separable
     if config.model == "mlp":
         check_grid_fit(config, signal)
         start = network_start(signal, split, config)
@@ -257,12 +264,16 @@ def _fit_model(signal: Signal, split: Split, heldout: HeldOut, config: FitConfig
 
         return predict_mlp
     raise ValueError(
-        "the bandwidth oracle models linear fits without sigmoid and MLP fits of images; got "
-        f"model {config.model!r}" + (" with sigmoid" if config.sigmoid else "")
+        "the bandwidth oracle models linear fits without sigmoid, the separable model's closed "
+        "form and MLP fits of images; got "
+        f"model {config.model!r}, solver {config.solver!r}"
+        + (" with sigmoid" if config.sigmoid else "")
     )
 
 
 def _method(config: FitConfig) -> str:
+    if config.model == "separable":
+        return "separable least squares, exact (per-axis pseudo-inverses)"
     if config.model == "mlp":
         return "MLP on an axis-wise embedding: per-axis closed forms of Adam"
     if config.solver == "closed-form":
