@@ -45,7 +45,7 @@ import numpy as np
 
 from posenc.oracle.features import EmbeddedRows
 
-BLOCK = 25
+BLOCK = 50
 """Steps integrated at a time when the effective time of Adam is summed."""
 EPS_FACTOR = 8.0
 """``kappa``: Adam's ``eps`` stops slowly moving weights about this many times earlier than

@@ -23,9 +23,11 @@ from posenc.oracle.grid import check_grid_fit, network_start, predict_grid_fit
 from posenc.oracle.heldout import HeldOut, held_out_points, predicted_test_mse
 from posenc.sweeps import auto_bandwidths
 
-DEFAULT_POINTS = 24
-"""Candidate bandwidths evaluated when no count is given."""
-POWER_ITERATIONS = 30
+DEFAULT_POINTS = 16
+"""Log-spaced candidate bandwidths evaluated when no count is given (before refinement)."""
+REFINE = 2
+"""Candidates added around the best one, at the geometric midpoints to its neighbours."""
+POWER_ITERATIONS = 12
 """Power iterations for the largest eigenvalue of a Gram matrix (stable rank on the curve)."""
 MIN_TRAIN_PER_AXIS = 3
 """Training samples an axis needs so that some can be held out at half the rate."""
@@ -109,7 +111,9 @@ def suggest_bandwidth(
     says, from the training samples of ``config``'s split alone.
 
     ``points`` candidates are log-spaced over ``bandwidth_range`` (default
-    :func:`default_range`); the one with the highest predicted test PSNR is suggested.
+    :func:`default_range`), and :data:`REFINE` more are placed halfway (geometrically)
+    between the best of them and its neighbours; the candidate with the highest predicted
+    test PSNR is suggested.
     Raises ``ValueError`` for an embedding without a bandwidth, an empty range, a split
     without a training grid, too few training samples, or a fit the oracle cannot model.
     """
@@ -129,19 +133,31 @@ def suggest_bandwidth(
     predict = _fit_model(signal, split, heldout, config)
     targets = signal.flat_values().double().numpy()[split.train.numpy()]
     prepared = time.perf_counter()
-    bandwidths = np.geomspace(low, high, points).tolist()
-    predictions = []
-    for bandwidth in tqdm(
-        bandwidths,
+
+    def evaluate(bandwidth: float) -> _Prediction:
+        fit_train, fit_heldout, rank = predict(with_bandwidth(config, name, bandwidth))
+        residual = fit_train - targets
+        test_mse, heldout_mse = predicted_test_mse(heldout, residual, fit_heldout)
+        return _Prediction(test_mse, heldout_mse, float(np.mean(residual**2)), rank)
+
+    coarse = np.geomspace(low, high, points).tolist()
+    bar = tqdm(
+        total=points + REFINE,
         desc=f"suggest {config.embedding}",
         unit="bandwidth",
         disable=not progress,
         file=sys.stderr,
-    ):
-        fit_train, fit_heldout, rank = predict(with_bandwidth(config, name, bandwidth))
-        residual = fit_train - targets
-        test_mse, heldout_mse = predicted_test_mse(heldout, residual, fit_heldout)
-        predictions.append(_Prediction(test_mse, heldout_mse, float(np.mean(residual**2)), rank))
+    )
+    evaluated = {}
+    for bandwidth in coarse:
+        evaluated[bandwidth] = evaluate(bandwidth)
+        bar.update(1)
+    for bandwidth in _refinements(coarse, [evaluated[b].test_mse for b in coarse]):
+        evaluated[bandwidth] = evaluate(bandwidth)
+        bar.update(1)
+    bar.close()
+    bandwidths = sorted(evaluated)
+    predictions = [evaluated[bandwidth] for bandwidth in bandwidths]
     curve = BandwidthCurve(
         bandwidths=tuple(bandwidths),
         predicted_psnr=tuple(psnr(p.test_mse) for p in predictions),
@@ -167,6 +183,14 @@ def suggest_bandwidth(
             "total": finished - start,
         },
     )
+
+
+def _refinements(bandwidths: list[float], scores: list[float]) -> list[float]:
+    """The geometric midpoints between the best-scoring (lowest) candidate and its
+    neighbours."""
+    best = int(np.argmin(scores))
+    neighbours = [index for index in (best - 1, best + 1) if 0 <= index < len(bandwidths)]
+    return [math.sqrt(bandwidths[best] * bandwidths[index]) for index in neighbours]
 
 
 def default_range(embedding: str, samples_per_axis: int) -> tuple[float, float]:
