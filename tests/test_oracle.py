@@ -17,6 +17,7 @@ from posenc.oracle.adam import LinearFitModel, predict_linear_fit
 from posenc.oracle.features import embed_rows
 from posenc.oracle.grid import predict_grid_fit
 from posenc.oracle.heldout import FINE_SCALE_RATIO, held_out_points
+from posenc.oracle.search import REFINE
 
 ROW = "camera:row=200"
 SHORT_LENGTH = 128
@@ -144,13 +145,14 @@ def test_suggestion_is_the_best_of_its_curve_and_carries_its_config() -> None:
     signal = short_row()
     suggestion = suggest_bandwidth(signal, config, bandwidth_range=(1e-4, 1e-1), points=8)
     curve = suggestion.curve
-    assert len(curve.bandwidths) == 8 and curve.bandwidths[0] == pytest.approx(1e-4)
+    assert len(curve.bandwidths) == 8 + REFINE and curve.bandwidths[0] == pytest.approx(1e-4)
+    assert list(curve.bandwidths) == sorted(curve.bandwidths)
     assert suggestion.predicted_psnr == max(curve.predicted_psnr)
     assert suggestion.config.embedding_params["sigma"] == suggestion.bandwidth
     assert curve.stable_rank[0] > 10 * curve.stable_rank[-1]  # wider bases: lower rank
     assert suggestion.timings["total"] > 0
     record = json.loads(json.dumps(suggestion.to_dict()))
-    assert record["bandwidth_name"] == "sigma" and len(record["curve"]["bandwidths"]) == 8
+    assert record["bandwidth_name"] == "sigma" and len(record["curve"]["bandwidths"]) == 10
 
 
 def test_default_range_is_the_auto_sweeps() -> None:

@@ -4,16 +4,18 @@ The oracle needs, for many bandwidths, products ``A W A^T`` of the embedded trai
 ``A`` (``N x F``) with a diagonal weight ``W`` (and the same with query rows). Computing them
 from the dense ``N x F`` matrix costs ``N^2 F`` per bandwidth, which for P1's 10000 centres
 dwarfs everything else. A shifted basis ``f(u)_k = psi(u - t_k)`` on ``K`` evenly spaced
-centres allows two exact-to-rounding shortcuts:
+centres allows two shortcuts:
 
-- **windows**: ``psi`` is negligible (below ``NEGLIGIBLE`` of its peak) beyond a radius
-  ``r``, so each row has about ``2 K r`` non-zero entries; rows become a sparse matrix.
-- **quadrature**: when ``r`` spans many centres, every sum over centres
-  ``sum_k g(t_k)`` of a function ``g`` that varies on the scale of ``r`` equals, to high
-  accuracy, ``m sum_j g(t_{jm})`` over every ``m``-th centre (the trapezoid rule on a
-  periodic or decaying integrand converges faster than any power of the spacing for smooth
-  generators). Rows keep every ``m``-th centre with weight ``m``, chosen so that a radius
-  holds ``POINTS_PER_RADIUS`` centres.
+- **windows** (exact to rounding): ``psi`` is negligible (below ``NEGLIGIBLE`` of its peak)
+  beyond a radius ``r``, so each row has about ``2 K r`` non-zero entries; rows become a
+  sparse matrix.
+- **quadrature**: when ``r`` spans many centres, a sum over centres ``sum_k g(t_k)`` of a
+  function ``g`` that varies on the scale of ``r`` is, to high accuracy, a weighted sum over
+  every ``m``-th centre (:func:`quadrature_nodes`: the trapezoid rule, whose error for a
+  smooth generator falls faster than any power of the spacing away from the domain's edges;
+  at rows that the edge of a non-periodic basis cuts it is a fraction of a percent, and for
+  a generator with kinks, such as the triangle, about as much everywhere). ``m`` is chosen
+  so that a radius holds ``POINTS_PER_RADIUS`` kept centres.
 
 So every bandwidth costs about ``N`` times ``2 POINTS_PER_RADIUS`` entries, whatever ``K``.
 Other embeddings (Fourier features, generators of global support) use their dense rows with
