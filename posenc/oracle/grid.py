@@ -3,22 +3,27 @@
 For an axis-wise embedding on a product grid every row of the embedded matrix is built from
 per-axis feature maps ``f(u)``, and two fits reduce to one-dimensional ones:
 
-- **the separable linear model** (P2's Kronecker product, ``model="separable"``, depth 0):
-  its least-squares fit of the training grid ``Y`` is ``L_0 Y L_1^T`` per channel, with
-  ``L_a = F_a pinv(A_a)`` the minimum-norm interpolation operator of axis ``a`` (``A_a`` the
-  per-axis factor at the training coordinates, ``F_a`` at every coordinate of the axis):
-  exact. Trained by Adam, the same product of the per-axis Adam operators
-  (:func:`posenc.oracle.adam.fit_operators`) is a Kronecker-factored approximation of
-  Adam's preconditioner.
-- **an MLP on a concatenation** ``[f(x), f(y)]``: its first layer sees each axis through
-  ``f``, so what it can resolve and how it fills the points between training coordinates
-  along an axis is what Adam makes of that axis's basis: the odd centres of a basis too
-  narrow to reach them stay at their random start (the test collapses); a basis that
-  reaches them is filled in by Adam's per-weight normalisation; a wide one smooths. The
-  oracle predicts the MLP's fit as the same product ``L_0 Y L_1^T`` of per-axis Adam
-  operators with the MLP's learning rate and steps: a model of the embedding's part in the
-  fit, not of the network's (validated against posenc's default MLP on five photographs;
-  see ``docs/validate_oracle.py``).
+- **the separable linear model** (P2's Kronecker product, ``model="separable"``, depth 0,
+  closed form): its least-squares fit of the training grid ``Y`` is ``L_0 Y L_1^T`` per
+  channel, with ``L_a = F_a pinv(A_a)`` the minimum-norm interpolation operator of axis
+  ``a`` (``A_a`` the per-axis factor at the training coordinates, ``F_a`` at every
+  coordinate of the axis): exact.
+- **an MLP on a concatenation** ``[f(x), f(y)]`` (posenc fit's default): its first layer
+  sees each axis through ``f``, so what it can resolve, and how it fills in the points
+  between training coordinates along an axis, is what Adam makes of that axis's basis. The
+  odd centres of a basis too narrow to reach them stay at their random start and the test
+  collapses; a basis that reaches them is filled in; a wide one smooths and underfits. The
+  oracle predicts the MLP's fit as the product ``L_0 Y L_1^T`` of per-axis Adam operators
+  (:func:`posenc.oracle.adam.fit_operators`) with the network's learning rate and steps,
+  on the change from the network's output at initialisation, with Adam's ``eps`` measured
+  against the gradient that reaches the first layer (:func:`network_start`). It is a model
+  of the embedding's part in the fit, not of the network: against posenc's default MLP it
+  places the collapse within a factor of about 1.5 in bandwidth, but the network fills in
+  more gradually than the model, and where the model's curve is flat the network's still
+  rises, so the suggestion takes the smoothest candidate within a margin of the best
+  (:data:`posenc.oracle.search.NETWORK_TOLERANCE_DB`); and the network can beat the
+  multilinear interpolant the held-out error is measured from, which the predicted PSNR
+  cannot show (``docs/validate_oracle.py`` gives the numbers).
 
 Each axis's operator takes Adam's preconditioner and effective time from the training grid's
 mean along the other axes, normalised as the fit normalises its rows.
