@@ -15,9 +15,9 @@ from posenc.neural_fields.fitting import build_embedding
 from posenc.oracle import default_range, suggest_bandwidth
 from posenc.oracle.adam import LinearFitModel, predict_linear_fit
 from posenc.oracle.features import embed_rows
-from posenc.oracle.grid import predict_grid_fit
+from posenc.oracle.grid import network_start, predict_grid_fit
 from posenc.oracle.heldout import FINE_SCALE_RATIO, held_out_points
-from posenc.oracle.search import REFINE
+from posenc.oracle.search import REFINE, choose
 
 ROW = "camera:row=200"
 SHORT_LENGTH = 128
@@ -153,6 +153,29 @@ def test_suggestion_is_the_best_of_its_curve_and_carries_its_config() -> None:
     assert suggestion.timings["total"] > 0
     record = json.loads(json.dumps(suggestion.to_dict()))
     assert record["bandwidth_name"] == "sigma" and len(record["curve"]["bandwidths"]) == 10
+
+
+def test_choice_takes_the_best_or_the_smoothest_within_the_margin() -> None:
+    psnrs, ranks = [20.0, 27.0, 26.5, 26.2, 24.0], [250.0, 120.0, 60.0, 30.0, 10.0]
+    assert choose(psnrs, ranks, 0.0) == 1
+    assert choose(psnrs, ranks, 1.0) == 3  # 26.2 >= 27 - 1, lowest stable rank
+    assert choose(psnrs, ranks, 5.0) == 4
+
+
+def test_mlp_on_an_image_collapses_where_the_basis_misses_the_test_pixels() -> None:
+    """posenc fit's default MLP on a 32 x 32 image: a basis far narrower than the pixel
+    spacing cannot reach the test pixels (predicted near the network's start), the
+    suggestion lies past that edge, and the network's start was measured."""
+    config = resolve_config(size=32)
+    signal = load_source("camera", size=32)
+    suggestion = suggest_bandwidth(signal, config, bandwidth_range=(2e-3, 0.1), points=6)
+    curve = suggestion.curve
+    assert curve.predicted_psnr[0] < max(curve.predicted_psnr) - 5
+    assert suggestion.bandwidth > 1 / 64
+    assert suggestion.method.startswith("MLP")
+    split = make_split(signal.grid_shape, config.split)
+    start = network_start(signal, split, config)
+    assert 0.3 < start.output < 0.7 and 0 < start.gain < 1
 
 
 def test_default_range_is_the_auto_sweeps() -> None:
