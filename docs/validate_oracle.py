@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO_ROOT))  # validate this checkout's posenc, installed
 from posenc.neural_fields import FitConfig, resolve_config  # noqa: E402
 from posenc.neural_fields.fitting import load_config_signal  # noqa: E402
 from posenc.oracle import suggest_bandwidth  # noqa: E402
+from posenc.reports import Table  # noqa: E402
 from posenc.sweeps import FINISHED, ResultStore, make_executor, resolve_sweep, run_sweep  # noqa: E402
 
 ROWS = tuple(
@@ -131,9 +132,29 @@ def cases(groups: Sequence[str], quick: bool) -> list[Case]:
     return found
 
 
-def sweep_results(case: Case, cache: Path, values: str | list[float]) -> dict[float, float]:
-    """Bandwidth -> reported test PSNR of ``case``'s sweep over ``values`` (run or read)."""
-    spec = resolve_sweep(
+def sweep_folder(case: Case, cache: Path, values: str | list[float]) -> Path:
+    """Where the sweep of ``case`` over ``values`` is cached (the reference sweep, or the one
+    fit at a suggestion)."""
+    label = "sweeps" if isinstance(values, str) else "suggested"
+    folder = cache / label / (case.protocol or "mlp-2d") / case.embedding / case.slug
+    if not isinstance(values, str):
+        folder = folder.with_name(f"{case.slug}-{values[0]:.6g}")
+    return folder
+
+
+def is_cached(case: Case, cache: Path) -> bool:
+    """Whether ``case``'s reference sweep has finished in ``cache``."""
+    store = sweep_folder(case, cache, case.bandwidths) / "results.sqlite"
+    if not store.is_file():
+        return False
+    with ResultStore(store) as results:
+        finished = len(results.rows(FINISHED))
+    return finished == len(case_spec(case, case.bandwidths).runs())
+
+
+def case_spec(case: Case, values: str | list[float]) -> Any:
+    """The sweep of ``case`` over ``values``."""
+    return resolve_sweep(
         {
             "sweep": {
                 "signals": [case.signal],
@@ -143,10 +164,12 @@ def sweep_results(case: Case, cache: Path, values: str | list[float]) -> dict[fl
             }
         }
     )
-    label = "sweeps" if isinstance(values, str) else "suggested"
-    folder = cache / label / (case.protocol or "mlp-2d") / case.embedding / case.slug
-    if not isinstance(values, str):
-        folder = folder.with_name(f"{case.slug}-{values[0]:.6g}")
+
+
+def sweep_results(case: Case, cache: Path, values: str | list[float]) -> dict[float, float]:
+    """Bandwidth -> reported test PSNR of ``case``'s sweep over ``values`` (run or read)."""
+    spec = case_spec(case, values)
+    folder = sweep_folder(case, cache, values)
     # Batched training stacks dense embedded rows; a single 2D fit's lookup first layer is
     # cheaper than that, so the image sweeps run their fits one by one.
     executor = make_executor(batch=case.group == "1d")
@@ -208,13 +231,8 @@ def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """A markdown table of ``rows`` (dicts with the same keys); floats to 4 digits."""
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """A Markdown table of ``rows`` (dicts with the same keys), numbers to 4 digits."""
+    return Table.from_records(rows, list(rows[0]), float_format=".4g").to_markdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,8 +242,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the reduced set the tests run")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="sweep cache folder")
     parser.add_argument("--out", type=Path, help="folder for the tables (default: --cache)")
+    parser.add_argument(
+        "--cached",
+        action="store_true",
+        help="only the cases whose reference sweep has finished in the cache (list the others)",
+    )
     args = parser.parse_args(argv)
-    outcomes = [validate(case, args.cache) for case in cases(args.only, args.quick)]
+    chosen = cases(args.only, args.quick)
+    if args.cached:
+        missing = [case for case in chosen if not is_cached(case, args.cache)]
+        for case in missing:
+            print(f"not in the cache yet: {case.signal} {case.embedding}", file=sys.stderr)
+        chosen = [case for case in chosen if case not in missing]
+    outcomes = [validate(case, args.cache) for case in chosen]
+    if not outcomes:
+        print("no case to report")
+        return 0
     rows = [asdict(outcome) for outcome in outcomes]
     summary = summarize(outcomes)
     print(markdown(rows))
