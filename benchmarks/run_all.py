@@ -20,7 +20,15 @@ from typing import Any
 
 import harness
 
-ORDER = ("roofline", "plain_loop", "sparse", "closed_form", "batched_sweep", "cli_startup")
+ORDER = (
+    "roofline",
+    "plain_loop",
+    "sparse",
+    "closed_form",
+    "batched_sweep",
+    "oracle",
+    "cli_startup",
+)
 
 
 def benchmark_names() -> list[str]:

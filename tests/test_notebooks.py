@@ -55,6 +55,7 @@ def test_notebooks_are_found() -> None:
         "04_fit_2d.ipynb",
         "05_sweep_stable_rank_vs_psnr.ipynb",
         "06_separable_vs_deep.ipynb",
+        "07_bandwidth_oracle.ipynb",
         "08_papers_experiments.ipynb",
     ]
 

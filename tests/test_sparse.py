@@ -143,6 +143,17 @@ def test_stable_rank_from_the_structure() -> None:
         assert stable_rank(features.gram_root()) == pytest.approx(expected, rel=1e-6)
 
 
+def test_stable_rank_of_fewer_rows_than_centres_uses_the_rows() -> None:
+    """P1's shape (few samples, many centres): the root is the N x F matrix itself, never an
+    eigendecomposition of the centres' R x R selection Gram."""
+    embedding = make_embedding("triangle", width=0.002, num_centers=5000)
+    coords = torch.arange(0, 256, 2, dtype=torch.float32)[:, None] / 256
+    features = active_center_features(embedding, coords)
+    root = features.gram_root()
+    assert root.shape == (128, 5000)
+    assert stable_rank(root) == pytest.approx(stable_rank(embedding(coords)), rel=1e-6)
+
+
 def grid_coords(size: int) -> torch.Tensor:
     axis = torch.arange(0, size, 2) / size
     return torch.stack(torch.meshgrid(axis, axis, indexing="ij")).reshape(2, -1).T

@@ -16,12 +16,12 @@ from types import ModuleType
 from typing import NoReturn
 
 from posenc import __version__
-from posenc.cli import analyze, embeddings, experiment, fit, plot, report, seq, sweep
+from posenc.cli import analyze, embeddings, experiment, fit, plot, report, seq, suggest, sweep
 from posenc.cli.params import check_embedding_options, split_unknown_options
 from posenc.threads import use_usable_cores
 
-COMMANDS = (embeddings, fit, analyze, sweep, plot, experiment, report, seq)
-COMPUTING_COMMANDS = ("fit", "analyze", "sweep", "experiment", "seq")
+COMMANDS = (embeddings, fit, suggest, analyze, sweep, plot, experiment, report, seq)
+COMPUTING_COMMANDS = ("fit", "suggest", "analyze", "sweep", "experiment", "seq")
 """Commands whose tensor work runs on :func:`~posenc.threads.usable_cores` threads."""
 
 USER_ERROR_EXIT = 2
