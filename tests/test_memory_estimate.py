@@ -13,6 +13,7 @@ import pytest
 from posenc.config import resolve_config
 from posenc.data import SignalShape
 from posenc.neural_fields import plan_fit
+from posenc.neural_fields.batched import batch_memory
 from posenc.neural_fields.memory import MemoryEstimate, MemoryPart, check_memory
 from tests.conftest import REPO_ROOT
 
@@ -100,3 +101,21 @@ def test_planning_costs_nothing_whatever_the_sizes() -> None:
             plan_fit(SignalShape((256, 256), 1), config)
     with pytest.raises(ValueError, match="lower --size"):
         plan_fit(shape, resolve_config())
+
+
+def test_a_batch_holds_the_runtime_and_the_signal_once() -> None:
+    """Members of a batch train in one process on one signal: the batch's estimate adds
+    their own parts but not the process's runtime or the shared signal."""
+    shape = SignalShape((128, 128), 1, load_bytes=128 * 128 * 4)
+    plans = [
+        plan_fit(shape, resolve_config(embedding="gaussian", embedding_params={"sigma": sigma}))
+        for sigma in (0.001, 0.01, 0.1)
+    ]
+    batch = batch_memory(plans)
+    single = {part.name: part.bytes for part in plans[0].memory.holds}
+    held = {part.name: part.bytes for part in batch.holds}
+    assert held["runtime"] == single["runtime"] and held["signal"] == single["signal"]
+    assert held["model"] == sum(
+        next(part.bytes for part in plan.memory.holds if part.name == "model") for plan in plans
+    )
+    assert batch.total < sum(plan.memory.total for plan in plans)

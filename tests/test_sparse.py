@@ -144,13 +144,13 @@ def test_stable_rank_from_the_structure() -> None:
 
 
 def test_stable_rank_of_fewer_rows_than_centres_uses_the_rows() -> None:
-    """P1's shape (few samples, many centres): the root is the N x F matrix itself, never an
-    eigendecomposition of the centres' R x R selection Gram."""
+    """P1's shape (few samples, many centres): the root comes from the rows' N x N Gram,
+    never from an eigendecomposition of the centres' R x R selection Gram."""
     embedding = make_embedding("triangle", width=0.002, num_centers=5000)
     coords = torch.arange(0, 256, 2, dtype=torch.float32)[:, None] / 256
     features = active_center_features(embedding, coords)
     root = features.gram_root()
-    assert root.shape == (128, 5000)
+    assert root.shape == (128, 128)
     assert stable_rank(root) == pytest.approx(stable_rank(embedding(coords)), rel=1e-6)
 
 

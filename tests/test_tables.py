@@ -81,7 +81,8 @@ def test_catalog_lists_every_embedding_with_its_formula() -> None:
     defaults = dict(zip(table.column("NAME"), table.column("DEFAULTS"), strict=True))
     assert defaults["gaussian"].startswith("sigma=0.01 ")
     assert "num_centers=256" in defaults["gaussian"]
-    assert "in_dim" not in defaults["gaussian"] and defaults["none"] == ""
+    assert "in_dim" not in defaults["gaussian"]
+    assert defaults["none"] == "include_input=False"
     assert embedding_catalog(["sinc"]).column("BANDWIDTH") == ["width"]
 
 

@@ -66,10 +66,15 @@ class MemoryEstimate:
         return sorted(parts, key=lambda part: part.bytes, reverse=True)[:count]
 
 
+SHARED_PARTS = frozenset({"runtime", "signal"})
+"""Parts that fits trained together in one process share: counted once in a batch."""
+
+
 def combine(
     estimates: Sequence[MemoryEstimate], extra: Sequence[MemoryPart] = ()
 ) -> MemoryEstimate:
-    """The estimate of fits held at once (a batch): parts and phases added by name."""
+    """The estimate of fits held at once (a batch): parts and phases added by name, but the
+    :data:`SHARED_PARTS`, which the process holds once."""
     return MemoryEstimate(
         _added([part for estimate in estimates for part in estimate.holds] + list(extra)),
         _added([part for estimate in estimates for part in estimate.phases]),
@@ -80,7 +85,12 @@ def _added(parts: Sequence[MemoryPart]) -> tuple[MemoryPart, ...]:
     totals: dict[str, MemoryPart] = {}
     for part in parts:
         seen = totals.get(part.name)
-        size = part.bytes + (seen.bytes if seen else 0)
+        if seen is None:
+            size = part.bytes
+        elif part.name in SHARED_PARTS:
+            size = max(part.bytes, seen.bytes)
+        else:
+            size = part.bytes + seen.bytes
         totals[part.name] = MemoryPart(part.name, size, part.lower)
     return tuple(totals.values())
 
