@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -13,7 +15,7 @@ from posenc.neural_fields import (
     load_config_signal,
     resolve_config,
 )
-from posenc.neural_fields.batched import BatchedMLP, batch_key
+from posenc.neural_fields.batched import BatchedMLP, batch_key, batching_pays
 from posenc.sweeps.jobs import RunTask, plan_jobs
 
 LINEAR_1D = {
@@ -176,3 +178,20 @@ def test_jobs_group_batchable_runs_and_split_them() -> None:
     assert [len(job) for job in plan_jobs(tasks, parallel=2)] == [3, 3, 1]
     # a memory cap below one run's estimate gives one run per job
     assert [len(job) for job in plan_jobs(tasks, max_batch_bytes=1)] == [1] * 7
+
+
+def test_batching_pays_for_linear_fits_not_for_cpu_mlps_with_hidden_layers() -> None:
+    """A CPU MLP with hidden layers trains faster alone (the written-out step): a sweep fits
+    such runs one by one; linear fits and MLP fits on a GPU stay batched."""
+    linear = resolve_config(signal="camera:row=200", embedding="gaussian", model="linear")
+    mlp = resolve_config(embedding="gaussian")
+    assert batching_pays(linear) and not batching_pays(mlp)
+    assert batching_pays(dataclasses.replace(mlp, device="cuda"))
+    tasks = [
+        RunTask(f"{kind}{sigma}", dataclasses.replace(config, embedding_params={"sigma": sigma}))
+        for kind, config in (("linear", linear), ("mlp", mlp))
+        for sigma in (0.01, 0.02, 0.04)
+    ]
+    jobs = plan_jobs(tasks)
+    assert [len(job) for job in jobs] == [3, 1, 1, 1]
+    assert {task.config.model for task in jobs[0]} == {"linear"}

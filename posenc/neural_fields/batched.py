@@ -62,6 +62,19 @@ from posenc.progress import StepReport, progress_bar
 BATCHABLE_MODELS = ("linear", "mlp")
 
 
+def batching_pays(config: FitConfig) -> bool:
+    """Whether training this fit in a batch is faster than training it alone.
+
+    Not for a ReLU MLP with hidden layers on a CPU: alone it runs the written-out step
+    (:class:`~posenc.neural_fields.step.MLPStep`, rows in cache-sized chunks, fused
+    epilogues), which trains a 256 x 256 image about twice as fast per fit as the batched
+    autograd step over ``(B, N, width)`` activations (``benchmarks/bench_batched_sweep.py``,
+    image case). Linear models and GPUs gain from batching (the same benchmark's row cases).
+    """
+    hidden = config.model == "mlp" and config.depth > 0
+    return batch_key(config) is not None and not (hidden and config.device == "cpu")
+
+
 def batch_key(config: FitConfig) -> str | None:
     """Fits with equal keys can be trained together; ``None`` if this one cannot be batched.
 

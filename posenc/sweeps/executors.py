@@ -160,7 +160,8 @@ class BatchedExecutor(Executor):
     """Groups batchable tasks into batched jobs, then hands every job to ``inner``.
 
     Tasks whose configs share :func:`~posenc.neural_fields.batched.batch_key` (they differ only in
-    bandwidth and/or seed; linear or MLP model, Adam) become one job, split into several when
+    bandwidth and/or seed; linear or MLP model, Adam) and for which batching pays
+    (:func:`~posenc.neural_fields.batched.batching_pays`) become one job, split into several when
     its estimated memory exceeds ``max_batch_bytes`` or to give each of ``parallel`` workers
     a part; every other task is a job of its own.
     """

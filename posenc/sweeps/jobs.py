@@ -35,7 +35,7 @@ import numpy as np
 from posenc.config import FitConfig
 from posenc.data import Signal
 from posenc.neural_fields import FitResult, fit, fit_batched, load_config_signal
-from posenc.neural_fields.batched import batch_bytes, batch_key, plan_batch
+from posenc.neural_fields.batched import batch_bytes, batch_key, batching_pays, plan_batch
 from posenc.sweeps.store import FAILED, FINISHED
 
 DEFAULT_MAX_BATCH_BYTES = 2 * 1024**3
@@ -243,7 +243,7 @@ def plan_jobs(
     groups: dict[str, list[RunTask]] = {}
     order: list[str | RunTask] = []
     for task in tasks:
-        key = batch_key(task.config)
+        key = batch_key(task.config) if batching_pays(task.config) else None
         if key is None:
             order.append(task)
         elif key in groups:
