@@ -37,6 +37,7 @@ import numpy as np
 
 from posenc.config import FitConfig, resolve_config
 from posenc.neural_fields import FitResult, fit, fit_batched, load_config_signal
+from posenc.neural_fields.batched import batching_pays
 from posenc.sweeps.bandwidths import auto_bandwidths
 
 ROW_SIGMAS = tuple(float(sigma) for sigma in np.logspace(-4, -1, 16))
@@ -117,6 +118,7 @@ def measure(case: str, configs: list[FitConfig], repeat: int) -> dict[str, Any]:
         "best_test_psnr_db": best.test_psnr,
         "first_layer": sorted({result.first_layer for result in batched}),
         "device": configs[0].device,
+        "batched_in_sweeps": batching_pays(configs[0]),
     }
 
 
@@ -151,11 +153,28 @@ def case_rows(measured: dict[str, Any]) -> list[dict[str, Any]]:
         f"best sigma {measured['best_sigma']:.4g}: test PSNR {measured['best_test_psnr_db']:.2f} dB"
         f"; first layer {', '.join(measured['first_layer'])}"
     )
+    if measured["batched_in_sweeps"]:
+        speed_up = harness.row(
+            "batched_sweep",
+            case,
+            "end-to-end speed-up",
+            measured["ratio"],
+            "x",
+            ">= 3",
+            measured["ratio"] >= 3.0,
+            times,
+        )
+    else:  # sweeps fit these one by one: the row says why
+        speed_up = harness.row(
+            "batched_sweep",
+            case,
+            "end-to-end speed-up",
+            measured["ratio"],
+            "x",
+            note=times + "; sweeps fit these one by one (batching_pays)",
+        )
     return [
-        harness.row(
-            "batched_sweep", case, "end-to-end speed-up", measured["ratio"], "x", ">= 3",
-            measured["ratio"] >= 3.0, times,
-        ),
+        speed_up,
         harness.row(
             "batched_sweep", case, "training-loop speed-up", measured["train_ratio"], "x",
             note=f"{measured['baseline_train_s']:.2f} s against {measured['posenc_train_s']:.2f} s",
