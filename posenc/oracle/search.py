@@ -331,7 +331,7 @@ def training_stable_rank(rows: EmbeddedRows) -> float:
     largest squared singular value by power iteration on ``A diag(w) A^T`` (never formed),
     which converges quadratically in the Rayleigh quotient, from a fixed random start."""
     train, weights = rows.train, rows.weights
-    count = train.shape[0]
+    count = int(train.shape[0])
     frobenius = float(rows.feature_sums(np.ones((count, 1)), squared=True)[:, 0] @ weights)
     vector = np.random.default_rng(0).standard_normal(count)
     vector /= np.linalg.norm(vector)
