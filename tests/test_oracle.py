@@ -202,7 +202,7 @@ def test_bad_requests_raise_one_clear_value_error(overrides, keywords, message) 
 
 def test_an_embedding_without_a_bandwidth_is_refused() -> None:
     config = resolve_config("p1-1d", signal=ROW, embedding="none")
-    with pytest.raises(ValueError, match="^embedding 'none' has no bandwidth to suggest$"):
+    with pytest.raises(ValueError, match=r"^embedding 'none' has no bandwidth to suggest$"):
         suggest_bandwidth(short_row(), config, points=4)
 
 
