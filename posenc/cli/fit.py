@@ -108,9 +108,7 @@ def _bandwidth_value(text: str) -> float | str:
         ) from None
 
 
-def take_suggestion_request(
-    embedding: str, params: dict[str, Any]
-) -> tuple[dict[str, Any], bool]:
+def take_suggestion_request(embedding: str, params: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """``params`` without a bandwidth given as ``suggest``, and whether one was.
 
     The word may stand for ``embedding``'s bandwidth parameter (``--sigma suggest``) or the
