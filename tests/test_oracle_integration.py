@@ -145,6 +145,7 @@ def test_fit_suggests_each_embeddings_own_bandwidth(run_cli, tmp_path) -> None:
         (["--embedding", "rff", "--sigma", "suggest"], "only the bandwidth (scale) of 'rff'"),
         (["--sigma", "suggest", "--bandwidth", "suggest"], "either --bandwidth or --sigma"),
         (["--bandwidth", "suggest:3"], "expected a number or 'suggest'"),
+        (["--sigma", "suggest:3"], "--sigma suggest:3: a fit takes one bandwidth"),
         (["--model", "siren", "--no-sigmoid", "--sigma", "suggest"], "got model 'siren'"),
         (["--split", "random", "--sigma", "suggest"], "needs a grid split"),
     ],

@@ -23,6 +23,10 @@ EMBEDDING_OPTIONS = "embedding_options"
 """Where ``posenc.cli.main`` leaves the ``--NAME VALUE`` embedding parameters it took out."""
 MANY_VALUES = False
 """``posenc fit`` takes one value per embedding parameter."""
+SUGGEST_HELP = """
+  --NAME suggest        the bandwidth oracle's suggestion for this signal and fit (as
+                        `posenc suggest` finds it), fitted and recorded in metrics.json under
+                        "oracle": --sigma suggest, --scale suggest, --bandwidth suggest, ..."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -33,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Fit an image or 1D signal; write reconstruction, error map, PSNR "
         "history and metrics.json (config, PSNRs, stable rank, distance preservation) "
         "into a run folder. Flags override the defaults or the chosen --protocol.",
-        epilog=FIT_EMBEDDING_HELP,
+        epilog=FIT_EMBEDDING_HELP + SUGGEST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
@@ -117,6 +121,12 @@ def take_suggestion_request(embedding: str, params: dict[str, Any]) -> tuple[dic
     from posenc.embeddings import describe_embedding
     from posenc.sweeps.bandwidths import SUGGEST, is_suggest
 
+    for name, value in params.items():
+        if isinstance(value, str) and value.strip().startswith(f"{SUGGEST}:"):
+            raise ValueError(
+                f"--{name.replace('_', '-')} {value}: a fit takes one bandwidth; "
+                f"'{SUGGEST}:N' sweeps N values around the suggestion (posenc sweep)"
+            )
     asked = [name for name, value in params.items() if is_suggest(value)]
     if not asked:
         return params, False
@@ -175,11 +185,15 @@ def resolve_fit_config(args: argparse.Namespace) -> tuple[FitConfig, Suggestion 
 
 
 def overrides_without(overrides: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """``overrides`` with only the embedding parameters that hold no ``suggest``: enough to
-    resolve which embedding the fit uses."""
-    from posenc.sweeps.bandwidths import is_suggest
+    """``overrides`` with only the embedding parameters that hold no ``suggest`` (nor
+    ``suggest:N``): enough to resolve which embedding the fit uses."""
+    from posenc.sweeps.bandwidths import SUGGEST
 
-    kept = {name: value for name, value in params.items() if not is_suggest(value)}
+    kept = {
+        name: value
+        for name, value in params.items()
+        if not (isinstance(value, str) and value.strip().startswith(SUGGEST))
+    }
     return {**overrides, "embedding_params": kept}
 
 
