@@ -3,6 +3,8 @@
     python docs/validate_oracle.py                  # every case (hours on a CPU the first time)
     python docs/validate_oracle.py --only 1d        # the 1D rows only
     python docs/validate_oracle.py --quick          # the reduced set the tests check
+    python docs/validate_oracle.py --only 1d --embeddings rff --rows camera:row=64
+                                                    # a stated subset of the 1D cases
 
 Each case is a signal, an embedding and a fit setting. For each, the script runs the
 reference sweep with posenc's batched sweeps (:func:`posenc.sweeps.run_sweep`, cached on
@@ -120,12 +122,18 @@ class Outcome:
     oracle_seconds: float
 
 
-def cases(groups: Sequence[str], quick: bool) -> list[Case]:
-    """The cases of ``groups`` (the reduced set when ``quick``)."""
+def cases(
+    groups: Sequence[str],
+    quick: bool,
+    rows: Sequence[str] | None = None,
+    embeddings: Sequence[str] | None = None,
+) -> list[Case]:
+    """The cases of ``groups`` (the reduced set when ``quick``); ``rows`` and ``embeddings``
+    narrow the 1D cases to a subset (by default :data:`ROWS` and every embedding)."""
     found = []
     if "1d" in groups:
-        rows = QUICK_ROWS if quick else ROWS
-        embeddings = QUICK_EMBEDDINGS if quick else tuple(SWEEP_RANGES)
+        rows = rows or (QUICK_ROWS if quick else ROWS)
+        embeddings = embeddings or (QUICK_EMBEDDINGS if quick else tuple(SWEEP_RANGES))
         found += [
             Case("1d", row, name, SWEEP_RANGES[name], "p1-1d")
             for name in embeddings
@@ -244,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=["1d", "2d"], default=["1d", "2d"])
     parser.add_argument("--quick", action="store_true", help="the reduced set the tests run")
+    parser.add_argument("--rows", nargs="+", metavar="ROW", help="1D rows (default: ROWS)")
+    parser.add_argument(
+        "--embeddings", nargs="+", choices=list(SWEEP_RANGES), help="1D embeddings (default: all)"
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="sweep cache folder")
     parser.add_argument("--out", type=Path, help="folder for the tables (default: --cache)")
     parser.add_argument(
@@ -252,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only the cases whose reference sweep has finished in the cache (list the others)",
     )
     args = parser.parse_args(argv)
-    chosen = cases(args.only, args.quick)
+    chosen = cases(args.only, args.quick, args.rows, args.embeddings)
     if args.cached:
         missing = [case for case in chosen if not is_cached(case, args.cache)]
         for case in missing:

@@ -187,7 +187,6 @@ def test_default_range_is_the_auto_sweeps() -> None:
 @pytest.mark.parametrize(
     ("overrides", "keywords", "message"),
     [
-        ({"embedding": "none"}, {}, "embedding 'none' has no bandwidth to suggest"),
         ({}, {"bandwidth_range": (0.01, 0.001)}, "range 0.01:0.001 is empty"),
         ({}, {"bandwidth_range": (0.01, 0.01)}, "range 0.01:0.01 is empty"),
         ({}, {"bandwidth_range": (0.0, 0.01)}, "finite values > 0"),
@@ -199,6 +198,12 @@ def test_bad_requests_raise_one_clear_value_error(overrides, keywords, message) 
     config = linear_config(1e-3, **overrides)
     with pytest.raises(ValueError, match=message):
         suggest_bandwidth(short_row(), config, points=4, **keywords)
+
+
+def test_an_embedding_without_a_bandwidth_is_refused() -> None:
+    config = resolve_config("p1-1d", signal=ROW, embedding="none")
+    with pytest.raises(ValueError, match=r"^embedding 'none' has no bandwidth to suggest$"):
+        suggest_bandwidth(short_row(), config, points=4)
 
 
 def test_a_signal_too_small_to_hold_out_samples_is_refused() -> None:

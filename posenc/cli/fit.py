@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posenc.cli.params import parse_key_values, parse_value
 from posenc.cli.settings import (
@@ -15,10 +15,18 @@ from posenc.cli.settings import (
 )
 from posenc.protocols import PROTOCOLS
 
+if TYPE_CHECKING:
+    from posenc.config import FitConfig
+    from posenc.oracle import Suggestion
+
 EMBEDDING_OPTIONS = "embedding_options"
 """Where ``posenc.cli.main`` leaves the ``--NAME VALUE`` embedding parameters it took out."""
 MANY_VALUES = False
 """``posenc fit`` takes one value per embedding parameter."""
+SUGGEST_HELP = """
+  --NAME suggest        the bandwidth oracle's suggestion for this signal and fit (as
+                        `posenc suggest` finds it), fitted and recorded in metrics.json under
+                        "oracle": --sigma suggest, --scale suggest, --bandwidth suggest, ..."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Fit an image or 1D signal; write reconstruction, error map, PSNR "
         "history and metrics.json (config, PSNRs, stable rank, distance preservation) "
         "into a run folder. Flags override the defaults or the chosen --protocol.",
-        epilog=FIT_EMBEDDING_HELP,
+        epilog=FIT_EMBEDDING_HELP + SUGGEST_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
@@ -59,9 +67,10 @@ def add_embedding_flags(group: Any, *, bandwidth: bool = True) -> None:
     if bandwidth:
         group.add_argument(
             "--bandwidth",
-            type=float,
-            help="the embedding's bandwidth parameter, whatever its name (default: the "
-            "embedding's)",
+            type=_bandwidth_value,
+            help="the embedding's bandwidth parameter, whatever its name, or 'suggest': the "
+            "bandwidth oracle's suggestion, found before the fit and recorded in metrics.json "
+            "(the same as --sigma suggest, --scale suggest, ...; default: the embedding's)",
         )
     group.add_argument(
         "--param",
@@ -89,6 +98,55 @@ def embedding_parameters(
     return params
 
 
+def _bandwidth_value(text: str) -> float | str:
+    """``--bandwidth``'s value: a number or the word ``suggest``."""
+    from posenc.sweeps.bandwidths import SUGGEST, is_suggest
+
+    if is_suggest(text):
+        return SUGGEST
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or {SUGGEST!r}, got {text!r}"
+        ) from None
+
+
+def take_suggestion_request(embedding: str, params: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``params`` without a bandwidth given as ``suggest``, and whether one was.
+
+    The word may stand for ``embedding``'s bandwidth parameter (``--sigma suggest``) or the
+    generic ``bandwidth``; for any other parameter, or an embedding without a bandwidth, it
+    is a ``ValueError`` naming the flag."""
+    from posenc.embeddings import describe_embedding
+    from posenc.sweeps.bandwidths import SUGGEST, is_suggest
+
+    for name, value in params.items():
+        if isinstance(value, str) and value.strip().startswith(f"{SUGGEST}:"):
+            raise ValueError(
+                f"--{name.replace('_', '-')} {value}: a fit takes one bandwidth; "
+                f"'{SUGGEST}:N' sweeps N values around the suggestion (posenc sweep)"
+            )
+    asked = [name for name, value in params.items() if is_suggest(value)]
+    if not asked:
+        return params, False
+    bandwidth = describe_embedding(embedding).bandwidth_name
+    for name in asked:
+        flag = "--" + name.replace("_", "-")
+        if bandwidth is None:
+            raise ValueError(
+                f"{flag} {SUGGEST}: embedding {embedding!r} has no bandwidth to suggest"
+            )
+        if name not in (bandwidth, "bandwidth"):
+            raise ValueError(
+                f"{flag} {SUGGEST}: only the bandwidth ({bandwidth}) of {embedding!r} can be "
+                "suggested"
+            )
+    if len(asked) > 1:
+        raise ValueError(f"give either --bandwidth or --{bandwidth}, not both")
+    return {name: value for name, value in params.items() if name not in asked}, True
+
+
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the user gave explicitly, as :func:`~posenc.config.resolve_config`
     overrides."""
@@ -107,20 +165,61 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def resolve_fit_config(args: argparse.Namespace) -> tuple[FitConfig, Suggestion | None]:
+    """The fit's config; with a bandwidth given as ``suggest``, the config at the oracle's
+    suggestion (found from the training samples, before anything is written) and the
+    suggestion."""
+    from posenc.config import resolve_config
+    from posenc.neural_fields import load_config_signal
+    from posenc.oracle import suggest_bandwidth
+
+    overrides = config_overrides(args)
+    params = overrides.get("embedding_params", {})
+    embedding = resolve_config(args.protocol, **overrides_without(overrides, params)).embedding
+    params, asked = take_suggestion_request(embedding, params)
+    config = resolve_config(args.protocol, **{**overrides, "embedding_params": params})
+    if not asked:
+        return config, None
+    suggestion = suggest_bandwidth(load_config_signal(config), config, progress=not args.quiet)
+    return suggestion.config, suggestion
+
+
+def overrides_without(overrides: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` with only the embedding parameters that hold no ``suggest`` (nor
+    ``suggest:N``): enough to resolve which embedding the fit uses."""
+    from posenc.sweeps.bandwidths import SUGGEST
+
+    kept = {
+        name: value
+        for name, value in params.items()
+        if not (isinstance(value, str) and value.strip().startswith(SUGGEST))
+    }
+    return {**overrides, "embedding_params": kept}
+
+
+def suggestion_line(suggestion: Suggestion) -> str:
+    """What the oracle suggested, in one line."""
+    return (
+        f"{suggestion.embedding}: {suggestion.bandwidth_name} = {suggestion.bandwidth:.4g}, "
+        f"predicted test PSNR {suggestion.predicted_psnr:.2f} dB "
+        f"({suggestion.timings['total']:.2f} s)"
+    )
+
+
 def run_fit(args: argparse.Namespace) -> int:
     """Resolve the config, load the signal, fit, and write the run folder."""
-    from posenc.config import resolve_config
     from posenc.files import default_output_folder, staged_folder
     from posenc.neural_fields import fit, load_config_signal, plan_fit
     from posenc.neural_fields.output import write_fit_files
     from posenc.neural_fields.pipeline import probe_config_signal
     from posenc.tracking import TrackingCallback, log_fit_record, tracked
 
-    config = resolve_config(args.protocol, **config_overrides(args))
+    config, suggestion = resolve_fit_config(args)
     out_dir = args.out or default_output_folder("fit", config.embedding)
     # Refuse what cannot fit from the signal's header alone, then claim the output location
     # (its staging folder), and only then load, fit and write.
     plan_fit(probe_config_signal(config), config)
+    oracle = {"oracle": suggestion.answer()} if suggestion else {}
     with (
         staged_folder(out_dir) as staging,
         tracked(args.log or (), out_dir, {"posenc.command": "fit"}) as trackers,
@@ -130,9 +229,11 @@ def run_fit(args: argparse.Namespace) -> int:
         callbacks = [TrackingCallback(trackers)] if trackers else []
         signal = load_config_signal(config)
         result = fit(signal, config, callbacks=callbacks, progress=not args.quiet)
-        write_fit_files(result, staging, checkpoint=args.checkpoint)
+        write_fit_files(result, staging, checkpoint=args.checkpoint, extra_metrics=oracle)
         files = sorted(staging.iterdir())
         log_fit_record(trackers, result.metrics(), files, history=False, params=False)
+    if suggestion:
+        print(suggestion_line(suggestion))
     print(
         f"{signal.name}: train PSNR {result.train_psnr:.2f} dB, test PSNR "
         f"{result.test_psnr:.2f} dB ({result.last_steps_text}: {result.test_psnr_last:.2f}), "

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from posenc.cli.fit import add_embedding_flags, embedding_parameters
+from posenc.cli.fit import add_embedding_flags, embedding_parameters, suggestion_line
 from posenc.cli.settings import FIT_EMBEDDING_HELP, add_setting_flags, given_settings
 from posenc.protocols import PROTOCOLS
 
@@ -131,11 +131,7 @@ def run_suggest(args: argparse.Namespace) -> int:
                 progress=not args.quiet,
             )
             suggestions.append(suggestion)
-            print(
-                f"{config.embedding}: {suggestion.bandwidth_name} = {suggestion.bandwidth:.4g}, "
-                f"predicted test PSNR {suggestion.predicted_psnr:.2f} dB "
-                f"({suggestion.timings['total']:.2f} s)"
-            )
+            print(suggestion_line(suggestion))
         write_json(
             staging / "suggest.json",
             {"signal": signal.name, "suggestions": [s.to_dict() for s in suggestions]},

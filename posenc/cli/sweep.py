@@ -36,7 +36,9 @@ Bandwidth values (--bandwidths, --sigma, ...): numbers, "A,B,C", "linspace:A:B:N
 memorise for the N training samples (per axis for images) by log-spacing the predicted stable
 rank from 2 to 4N and inverting each embedding's closed form: gaussian sigma = 1/(2 sqrt(pi)
 SR), rff scale = SR/sqrt(2 pi) (matched to that sigma), triangle width = 2/(3 SR), sinc
-width = 1/SR, impulse radius = 1/(2 SR). --bandwidths NAME=VALUES sets one embedding's values
+width = 1/SR, impulse radius = 1/(2 SR). "suggest[:N]" asks the bandwidth oracle (see
+`posenc suggest`) for each signal and model and sweeps N values (default 1: the suggestion)
+log-spaced over one decade centred on it. --bandwidths NAME=VALUES sets one embedding's values
 (e.g. sinc=logspace:-3:-1:8: a basis width, since --width is the network's width).
 
 The sweep states its number of runs before it starts; one of more than --max-runs (default

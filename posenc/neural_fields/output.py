@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -28,9 +30,15 @@ def save_fit(result: FitResult, out_dir: Path, *, checkpoint: bool = False) -> P
     return Path(out_dir)
 
 
-def write_fit_files(result: FitResult, folder: Path, checkpoint: bool = False) -> None:
-    """The files of :func:`save_fit`, written into the existing ``folder``."""
-    write_json(folder / "metrics.json", result.metrics())
+def write_fit_files(
+    result: FitResult,
+    folder: Path,
+    checkpoint: bool = False,
+    extra_metrics: Mapping[str, Any] | None = None,
+) -> None:
+    """The files of :func:`save_fit`, written into the existing ``folder``; ``extra_metrics``
+    are added to ``metrics.json`` (e.g. the bandwidth oracle's answer)."""
+    write_json(folder / "metrics.json", {**result.metrics(), **(extra_metrics or {})})
     write_json(folder / "config.json", result.config.to_dict())
     if result.signal.ndim == 1:
         save_figure(figure_fit_1d(result), folder / "reconstruction.png")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import torch
@@ -41,7 +42,22 @@ resolution, and far below the gradients that move Adam at all)."""
 POINTS_PER_RADIUS = 30
 """Centres kept per negligible radius when quadrature thins a dense basis."""
 
-Rows = np.ndarray | sparse.csr_matrix
+Rows: TypeAlias = "np.ndarray | sparse.csr_matrix"
+"""Embedded rows: dense for embeddings of global support, CSR for windowed shifted bases."""
+
+
+def squared_entries(rows: Rows) -> Rows:
+    """``A * A`` elementwise, in ``rows``' own format."""
+    if isinstance(rows, np.ndarray):
+        return rows * rows
+    return rows.multiply(rows).tocsr()
+
+
+def dense(rows: Rows) -> np.ndarray:
+    """``rows`` as a dense array."""
+    if isinstance(rows, np.ndarray):
+        return rows
+    return np.asarray(rows.toarray())
 
 
 @dataclass(frozen=True)
@@ -64,17 +80,20 @@ class EmbeddedRows:
     def gram(self, scale: np.ndarray) -> np.ndarray:
         """``A diag(weights * scale) A^T`` of the training rows, as a dense array."""
         diagonal = self.weights * scale
-        if sparse.issparse(self.train):
-            return np.asarray((self.train @ sparse.diags(diagonal) @ self.train.T).toarray())
-        return (self.train * diagonal) @ self.train.T
+        if isinstance(self.train, np.ndarray):
+            return (self.train * diagonal) @ self.train.T
+        return dense(self.train @ sparse.diags(diagonal) @ self.train.T)
 
     def feature_sums(self, vectors: np.ndarray, squared: bool = False) -> np.ndarray:
         """``A^T v`` per column of ``vectors`` (``N x C``), with ``A`` squared elementwise when
         ``squared``: sums over training rows for every kept feature, ``F' x C``."""
-        rows = self.train
-        if squared:
-            rows = rows.multiply(rows) if sparse.issparse(rows) else rows * rows
+        rows = squared_entries(self.train) if squared else self.train
         return np.asarray(rows.T @ vectors)
+
+    def largest_row_norm(self) -> float:
+        """``max_i sqrt(sum_k weights_k A_ik^2)`` over the training rows."""
+        squares = np.asarray(squared_entries(self.train) @ self.weights)
+        return math.sqrt(float(np.max(squares)))
 
     def row_sums(self, absolute: bool = True) -> np.ndarray:
         """``sum_k weights_k |A_ik|`` per training row: the fit's L1 row norm."""
@@ -179,9 +198,8 @@ def _norm(embedding: Embedding, normalization: str, rows: EmbeddedRows) -> float
     if normalization == "none":
         return 1.0
     if normalization == "train":
-        squares = rows.train.multiply(rows.train) if sparse.issparse(rows.train) else rows.train**2
-        return math.sqrt(float(np.max(np.asarray(squares @ rows.weights))))
-    if sparse.issparse(rows.train):
+        return rows.largest_row_norm()
+    if not isinstance(rows.train, np.ndarray):
         assert isinstance(embedding, ShiftedBasis)
         reference = embedding.reference_values().double().numpy()
         kept, weights = quadrature_nodes(embedding.num_centers, rows.stride, embedding.periodic)

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import sparse
 from torch import nn
 
 from posenc.data import Signal, Split
@@ -45,7 +44,7 @@ from posenc.embeddings import AxisEmbedding
 from posenc.neural_fields import FitConfig
 from posenc.neural_fields.pipeline import build_config_model, build_embedding
 from posenc.oracle.adam import LinearFitModel, fit_operators
-from posenc.oracle.features import EmbeddedRows, embed_rows
+from posenc.oracle.features import EmbeddedRows, dense, embed_rows
 from posenc.oracle.heldout import training_grid
 
 GAIN_SAMPLES = 4096
@@ -72,8 +71,13 @@ def predict_grid_fit(
     assert split.train_axes is not None
     grid = training_grid(signal, split) - start
     params = {key: value for key, value in config.embedding_params.items() if key != "compose"}
-    axis_config = dataclasses.replace(config, dtype="float64", embedding_params=params)
+    # the per-axis feature map alone, outside any model (so not tied to the separable one)
+    axis_config = dataclasses.replace(
+        config, model="linear", dtype="float64", embedding_params=params
+    )
     embedding = build_embedding(axis_config, 1, "none")  # the per-axis feature map
+    if not isinstance(embedding, AxisEmbedding):
+        raise ValueError(f"embedding {config.embedding!r} is not axis-wise; no per-axis fit")
     operators, scales = [], []
     for axis, indices in enumerate(split.train_axes):
         size = signal.grid_shape[axis]
@@ -90,7 +94,7 @@ def predict_grid_fit(
         scaled = dataclasses.replace(rows, train=rows.train / constant, query=rows.query / constant)
         _, operator = fit_operators(scaled, representative, fit)
         prediction = np.moveaxis(np.tensordot(operator, prediction, axes=([1], [axis])), 0, axis)
-        factors.append(_dense(scaled.train) * np.sqrt(scaled.weights))
+        factors.append(dense(scaled.train) * np.sqrt(scaled.weights))
     counts = [len(indices) for indices in split.train_axes]
     if config.embedding_params.get("compose") == "separable":
         # SR of a Kronecker product is the product of the factors' SRs
@@ -180,21 +184,11 @@ def check_grid_fit(config: FitConfig, signal: Signal) -> None:
 def _axis_norm(embedding: AxisEmbedding, normalization: str, rows: EmbeddedRows) -> float:
     """Largest per-axis row norm: over the domain's reference grid or the training values."""
     if normalization == "train":
-        return _largest_row_norm(rows)
+        return rows.largest_row_norm()
     if normalization == "domain":
         reference = embedding.reference_values().double().numpy()[:, None]
-        return _largest_row_norm(embed_rows(embedding, "none", reference, reference[:1]))
+        return embed_rows(embedding, "none", reference, reference[:1]).largest_row_norm()
     return 1.0
-
-
-def _dense(rows: np.ndarray | sparse.csr_matrix) -> np.ndarray:
-    return rows.toarray() if sparse.issparse(rows) else np.asarray(rows)
-
-
-def _largest_row_norm(rows: EmbeddedRows) -> float:
-    train = rows.train
-    squares = train.multiply(train) if hasattr(train, "multiply") else train**2
-    return math.sqrt(float(np.max(np.asarray(squares @ rows.weights))))
 
 
 def _axis_constants(config: FitConfig, scales: list[float]) -> list[float]:

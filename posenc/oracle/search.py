@@ -81,8 +81,10 @@ class Suggestion:
     method: str
     timings: dict[str, float]
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable record (what ``suggest.json`` holds per embedding)."""
+    def answer(self) -> dict[str, Any]:
+        """The oracle's answer, JSON-serialisable: the suggestion, its predictions, the
+        method, the seconds and the curve (what ``posenc fit --sigma suggest`` records in
+        ``metrics.json`` under ``oracle``)."""
         return {
             "embedding": self.embedding,
             "bandwidth_name": self.bandwidth_name,
@@ -93,8 +95,12 @@ class Suggestion:
             "method": self.method,
             "timings_seconds": self.timings,
             "curve": self.curve.to_dict(),
-            "config": self.config.to_dict(),
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`answer` and the config at the suggestion (what ``suggest.json`` holds per
+        embedding)."""
+        return {**self.answer(), "config": self.config.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -331,7 +337,7 @@ def training_stable_rank(rows: EmbeddedRows) -> float:
     largest squared singular value by power iteration on ``A diag(w) A^T`` (never formed),
     which converges quadratically in the Rayleigh quotient, from a fixed random start."""
     train, weights = rows.train, rows.weights
-    count = train.shape[0]
+    count = int(train.shape[0])
     frobenius = float(rows.feature_sums(np.ones((count, 1)), squared=True)[:, 0] @ weights)
     vector = np.random.default_rng(0).standard_normal(count)
     vector /= np.linalg.norm(vector)

@@ -2,8 +2,10 @@
 
 Values are a number, a list, or a string: ``"0.01,0.02"``, ``"linspace:A:B:N"`` (``N``
 values from ``A`` to ``B``), ``"logspace:A:B:N"`` (from ``10^A`` to ``10^B``), or ``"auto"`` /
-``"auto:N"`` (:func:`auto_bandwidths`, 12 values unless ``N`` is given). Parsing is linear in
-the number of values.
+``"auto:N"`` (:func:`auto_bandwidths`, 12 values unless ``N`` is given), or ``"suggest"`` /
+``"suggest:N"`` (:func:`bandwidths_around` the bandwidth oracle's suggestion for each signal
+and model, :mod:`posenc.oracle`; one value, the suggestion, unless ``N`` is given). Parsing is
+linear in the number of values.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ AUTO_STABLE_RANK_LOW = 2.0
 """Predicted stable rank at the wide (underfitting) end of an automatic range."""
 AUTO_MEMORISE_FACTOR = 4.0
 """The narrow end of an automatic range predicts a stable rank of this many times ``N``."""
+SUGGEST = "suggest"
+"""The bandwidth value that asks the oracle (``posenc fit --sigma suggest``, ``suggest:N``)."""
+SUGGEST_SPAN_DECADES = 1.0
+"""Width, in decades, of the values ``suggest:N`` sweeps around the suggestion: from a
+factor ``10^(1/2)`` (about 3.2) below it to as much above. The oracle places the best
+bandwidth within a factor of about 1.5 (:mod:`posenc.oracle`), and a decade holds the whole
+useful part of a PSNR-against-bandwidth curve near its peak (the narrow-basis cliff on one
+side, the smoothing slope on the other), so the sweep shows the peak and both flanks."""
 
 
 def auto_bandwidths(
@@ -70,24 +80,54 @@ class AutoBandwidths:
     count: int = DEFAULT_AUTO_COUNT
 
 
-BandwidthValues = AutoBandwidths | tuple[float, ...]
+@dataclass(frozen=True)
+class SuggestedBandwidths:
+    """``"suggest"``: :func:`bandwidths_around` the oracle's suggestion with ``count`` values,
+    resolved per embedding, signal and model."""
+
+    count: int = 1
+
+
+def bandwidths_around(
+    centre: float, count: int, decades: float = SUGGEST_SPAN_DECADES
+) -> list[float]:
+    """``count`` values log-spaced over ``decades`` centred (geometrically) on ``centre``:
+    ``centre * 10^(decades * (k / (count - 1) - 1/2))``; one value is ``centre`` itself, and
+    an odd count holds it in the middle."""
+    if count < 1 or not centre > 0:
+        raise ValueError(f"values around {centre!r} need count >= 1, got {count}")
+    if count == 1:
+        return [float(centre)]
+    offsets = np.linspace(-decades / 2.0, decades / 2.0, count)
+    return [float(centre * 10.0**offset) for offset in offsets]
+
+
+def is_suggest(value: Any) -> bool:
+    """Whether a single bandwidth value is the word :data:`SUGGEST` (``--sigma suggest``)."""
+    return isinstance(value, str) and value.strip() == SUGGEST
+
+
+ResolvedLater = AutoBandwidths | SuggestedBandwidths
+"""Bandwidths known only once the sweep's signals (and, for ``suggest``, the oracle) are."""
+BandwidthValues = ResolvedLater | tuple[float, ...]
 
 
 def parse_bandwidths(value: Any, where: str) -> BandwidthValues:
     """Parse a bandwidth specification (module docstring); ``where`` names it in errors.
 
-    Lists (of numbers or strings) are concatenated; ``auto`` stands alone.
+    Lists (of numbers or strings) are concatenated; ``auto`` and ``suggest`` stand alone.
     """
     items = value if isinstance(value, list) else [value]
     if not items:
         raise ValueError(f"{where}: no bandwidth values given")
     parsed = [_parse_bandwidth_item(item, where) for item in items]
-    autos = [item for item in parsed if isinstance(item, AutoBandwidths)]
-    if autos:
+    later = [item for item in parsed if isinstance(item, (AutoBandwidths, SuggestedBandwidths))]
+    if later:
         if len(parsed) > 1:
-            raise ValueError(f"{where}: 'auto' cannot be combined with other values")
-        return autos[0]
-    values = tuple(v for item in parsed for v in item)  # type: ignore[union-attr]
+            word = "auto" if isinstance(later[0], AutoBandwidths) else SUGGEST
+            raise ValueError(f"{where}: {word!r} cannot be combined with other values")
+        return later[0]
+    values = tuple(v for item in parsed if isinstance(item, tuple) for v in item)
     duplicates = sorted(value for value, count in Counter(values).items() if count > 1)
     if duplicates:
         raise ValueError(f"{where}: value {duplicates[0]!r} is given twice")
@@ -105,6 +145,8 @@ def _parse_bandwidth_item(item: Any, where: str) -> BandwidthValues:
     head, _, rest = text.partition(":")
     if head == "auto":
         return AutoBandwidths(_parse_count(rest, where, text) if rest else DEFAULT_AUTO_COUNT)
+    if head == SUGGEST:
+        return SuggestedBandwidths(_parse_count(rest, where, text) if rest else 1)
     if head not in ("linspace", "logspace"):
         return tuple(_parse_number(part, where, text) for part in text.split(","))
     parts = rest.split(":")

@@ -2,7 +2,9 @@
 
 :func:`resolve_sweep` checks a mapping laid out like a ``sweep.toml`` file
 (:mod:`posenc.sweeps.sweep_file`; the command line builds the same mapping from its flags),
-turns ``auto`` bandwidths into values (:mod:`posenc.sweeps.bandwidths`), and resolves every
+turns ``auto`` and ``suggest`` bandwidths into values (:mod:`posenc.sweeps.bandwidths`;
+``suggest`` asks the bandwidth oracle, :mod:`posenc.oracle`, once per embedding, signal and
+model), and resolves every
 run to a full :class:`~posenc.config.FitConfig`, validated before anything is written. A
 run's key is a hash of that config (:mod:`posenc.sweeps.keys`), so the same run always has
 the same key and a re-run of a sweep finds the runs it has already done.
@@ -10,6 +12,7 @@ the same key and a re-run of a sweep finds the runs it has already done.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Mapping, Sequence
@@ -22,9 +25,12 @@ from posenc.embeddings import describe_embedding, embedding_class
 from posenc.neural_fields import load_config_signal, plan_fit
 from posenc.protocols import PROTOCOLS
 from posenc.sweeps.bandwidths import (
+    SUGGEST,
     AutoBandwidths,
     BandwidthValues,
+    SuggestedBandwidths,
     auto_bandwidths,
+    bandwidths_around,
     parse_bandwidths,
     training_samples_per_axis,
 )
@@ -46,11 +52,20 @@ from posenc.sweeps.sweep_file import (
 @dataclass(frozen=True)
 class EmbeddingAxis:
     """One embedding of a sweep: its bandwidths (``(None,)`` if it has no bandwidth
-    parameter) and the parameters every one of its runs gets."""
+    parameter) and the parameters every one of its runs gets.
+
+    With ``suggested`` (``suggest:N``) the values depend on the signal and the model:
+    ``around[(signal, model)]`` holds them, and ``bandwidths`` is empty."""
 
     name: str
     bandwidths: tuple[float | None, ...]
     params: dict[str, Any]
+    suggested: SuggestedBandwidths | None = None
+    around: Mapping[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
+
+    def values(self, signal: str, model: str) -> tuple[float | None, ...]:
+        """The bandwidths this embedding's runs of ``signal`` with ``model`` fit."""
+        return self.around[(signal, model)] if self.suggested else self.bandwidths
 
 
 @dataclass(frozen=True)
@@ -85,8 +100,13 @@ class SweepSpec:
     @property
     def run_count(self) -> int:
         """How many runs the sweep has, counted from its axes (nothing resolved)."""
-        values = sum(len(axis.bandwidths) for axis in self.embeddings)
-        return len(self.signals) * len(self.models) * values * len(self.seeds)
+        values = sum(
+            len(axis.values(signal, model))
+            for axis in self.embeddings
+            for signal in self.signals
+            for model in self.models
+        )
+        return values * len(self.seeds)
 
     def runs(self) -> list[SweepRun]:
         """Every run, ordered by signal, model, embedding, bandwidth, seed; each validated.
@@ -100,7 +120,7 @@ class SweepSpec:
                 for model in self.models:
                     for axis in self.embeddings:
                         name = describe_embedding(axis.name).bandwidth_name
-                        for bandwidth in axis.bandwidths:
+                        for bandwidth in axis.values(signal, model):
                             for seed in self.seeds:
                                 config = self._config(signal, model, axis, bandwidth, seed)
                                 runs.append(SweepRun(run_key(config), config, name, bandwidth))
@@ -132,8 +152,9 @@ class SweepSpec:
             raise ValueError(f"{axis.name}{band}, model {model}: {error}") from None
 
     def to_mapping(self) -> dict[str, Any]:
-        """The sweep in ``sweep.toml`` layout, every value explicit: reading it back with
-        :func:`resolve_sweep` gives the same runs."""
+        """The sweep in ``sweep.toml`` layout, every value explicit but ``suggest:N``
+        (the oracle is deterministic): reading it back with :func:`resolve_sweep` gives the
+        same runs."""
         sweep: dict[str, Any] = {
             "signals": list(self.signals),
             "embeddings": [axis.name for axis in self.embeddings],
@@ -144,11 +165,7 @@ class SweepSpec:
             sweep["protocol"] = self.protocol
         settings = {key: _to_file_value(key, value) for key, value in self.settings.items()}
         embeddings = {
-            axis.name: {
-                **({"bandwidths": list(axis.bandwidths)} if axis.bandwidths != (None,) else {}),
-                **axis.params,
-            }
-            for axis in self.embeddings
+            axis.name: {**_bandwidths_entry(axis), **axis.params} for axis in self.embeddings
         }
         return {"sweep": sweep, "fit": settings, "embeddings": embeddings}
 
@@ -156,6 +173,12 @@ class SweepSpec:
     def key(self) -> str:
         """:func:`runs_key` of the sweep's runs: the same sweep always has the same key."""
         return runs_key([run.key for run in self.runs()])
+
+
+def _bandwidths_entry(axis: EmbeddingAxis) -> dict[str, Any]:
+    if axis.suggested is not None:
+        return {"bandwidths": f"{SUGGEST}:{axis.suggested.count}"}
+    return {"bandwidths": list(axis.bandwidths)} if axis.bandwidths != (None,) else {}
 
 
 def _to_file_value(key: str, value: Any) -> Any:
@@ -174,8 +197,9 @@ def resolve_sweep(
     key and problem for unknown tables or keys, malformed values, unknown embeddings or
     models, more runs than ``max_runs`` (counted before any is resolved), any run whose
     settings do not validate, and any run that cannot fit in memory (:func:`check_runs_fit`).
-    Loads each signal once (to check it exists and to count the training samples that
-    ``auto`` needs). ``size`` applies to the sweep's images; 1D signals keep their length.
+    Loads each signal once (to check it exists, to count the training samples that
+    ``auto`` needs, and for the oracle that ``suggest`` asks). ``size`` applies to the
+    sweep's images; 1D signals keep their length.
     """
     unknown = [table for table in mapping if table not in TABLES]
     if unknown:
@@ -226,6 +250,7 @@ def resolve_sweep(
         for name in names
     )
     spec = SweepSpec(tuple(signals), axes, tuple(models), tuple(seeds), protocol, settings)
+    spec = _suggested_values(spec, loaded, source)
     if max_runs is not None and spec.run_count > max_runs:
         raise ValueError(
             prefix(source) + f"this sweep has {spec.run_count} runs, more than the "
@@ -346,12 +371,45 @@ def _embedding_axis(
         if values is None
         else parse_bandwidths(values, where(source, table, "bandwidths"))
     )
+    if isinstance(parsed, SuggestedBandwidths):
+        return EmbeddingAxis(name, (), params, suggested=parsed)
     if isinstance(parsed, AutoBandwidths):
         count = parsed.count
         parsed = tuple(
             checked(source, table, "bandwidths", lambda: auto_bandwidths(name, samples, count))
         )
     return EmbeddingAxis(name, tuple(parsed), params)
+
+
+def _suggested_values(
+    spec: SweepSpec, signals: Mapping[str, Signal], source: str | None
+) -> SweepSpec:
+    """``spec`` with every ``suggest:N`` axis resolved: per signal and model, the values
+    :func:`~posenc.sweeps.bandwidths.bandwidths_around` the oracle's suggestion for the
+    fit setting the runs share (the first seed's)."""
+    if not any(axis.suggested for axis in spec.embeddings):
+        return spec
+    from posenc.oracle import suggest_bandwidth
+
+    axes = []
+    for axis in spec.embeddings:
+        if axis.suggested is None:
+            axes.append(axis)
+            continue
+        around = {}
+        for signal in spec.signals:
+            for model in spec.models:
+                config = spec._config(signal, model, axis, None, spec.seeds[0])
+                try:
+                    suggestion = suggest_bandwidth(signals[signal], config)
+                except ValueError as error:
+                    raise ValueError(
+                        at(source, f"embeddings.{axis.name}", "bandwidths", f"{SUGGEST}: {error}")
+                    ) from None
+                values = bandwidths_around(suggestion.bandwidth, axis.suggested.count)
+                around[(signal, model)] = tuple(values)
+        axes.append(dataclasses.replace(axis, around=around))
+    return dataclasses.replace(spec, embeddings=tuple(axes))
 
 
 def _check_common_params(
