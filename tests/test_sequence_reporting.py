@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 from posenc.sequence import reporting
 from posenc.sequence.tasks import make_task
+
+ENCODINGS = ("absolute", "sinusoidal", "rope", "relative", "cope", "cope+relative")
 
 
 def _run(task: str, pe: str, seed: int, value: float) -> dict:
@@ -41,7 +47,38 @@ def test_counting_variants_keep_each_paper_column():
     }
     table = reporting.summary_markdown(groups, task, "counting")
     assert table.splitlines()[2].count("paper (%)") == 3
+    # one seed: the mean alone, since its spread is unknown rather than zero
     assert table.splitlines()[4] == (
-        "| cope | 1 | 2.00 ± 0.00 | 0 | 2.00 ± 0.00 | 2.00 ± 0.00 | 1.2 | 2.00 ± 0.00 "
-        "| 2.00 ± 0.00 | 7.4 | 2.00 ± 0.00 |"
+        "| cope | 1 | 2.00 | 0 | 2.00 | 2.00 | 1.2 | 2.00 | 2.00 | 7.4 | 2.00 |"
     )
+
+
+def _inside(artist, figure) -> bool:
+    box, page = artist.get_window_extent(figure.canvas.get_renderer()), figure.bbox
+    return box.x0 >= page.x0 and box.y0 >= page.y0 and box.x1 <= page.x1 and box.y1 <= page.y1
+
+
+@pytest.mark.parametrize("encodings", [("cope",), ENCODINGS])
+def test_comparison_plot_keeps_its_title_and_legend_inside_the_figure(
+    tmp_path, monkeypatch, encodings
+):
+    task = make_task("lm", corpus="stdlib-docs", context=16)
+    runs = [_run("lm", pe, seed, 1.5 + 0.1 * seed) for pe in encodings for seed in (0, 1)]
+    rows = reporting.summary_rows(runs, task.parameters())
+    figures = []
+    save = Figure.savefig
+    monkeypatch.setattr(
+        Figure, "savefig", lambda self, *args, **kwargs: figures.append(self) or save(self, *args)
+    )
+    title = "lm (corpus=/a/rather/long/path/to/a/folder/of/text, context=16, pattern=*)"
+    reporting.plot_comparison(rows, task, title, tmp_path / "bits_per_byte.png")
+    assert (tmp_path / "bits_per_byte.png").is_file()
+    figure = figures[0]
+    FigureCanvasAgg(figure).draw()
+    axes = figure.axes[0]
+    assert _inside(axes.title, figure) and _inside(axes.get_legend(), figure)
+    labels = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert labels == list(encodings)
+    assert axes.title.get_text().replace("\n", " ") == title
+    low, high = axes.get_ylim()
+    assert low > 1.0 and high < 2.0  # bits per byte: a range around the values, not from 0
