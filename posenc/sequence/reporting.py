@@ -259,11 +259,13 @@ def summary_markdown(
     groups: Mapping[str, Sequence[dict[str, Any]]],
     task: SequenceTask,
     title: str,
+    setting: str = "",
 ) -> str:
     """Markdown table of summary rows, mean ± std over seeds, with a paper column beside every
-    split where the paper has a number. ``groups`` maps a variant label (``""`` for a plain
-    comparison) to its rows; a table with several variants puts them side by side, matched by
-    encoding, and shows a paper column that repeats an earlier one only once."""
+    split where the paper has a number, under ``title`` and the ``setting`` the runs share.
+    ``groups`` maps a variant label (``""`` for a plain comparison) to its rows; a table with
+    several variants puts them side by side, matched by encoding, and shows a paper column
+    that repeats an earlier one only once."""
     measure = MEASURES[task.measure]
     columns = []  # (label, group, split, paper?)
     shown_papers = set()
@@ -281,7 +283,8 @@ def summary_markdown(
                 columns.append((f"{prefix}{measure.paper_label}", group, split, 1))
     encodings = list(dict.fromkeys(row["pe"] for rows in groups.values() for row in rows))
     by_key = {(group, row["pe"]): row for group, rows in groups.items() for row in rows}
-    lines = [f"### {title}", "", "| encoding | seeds | " + " | ".join(c[0] for c in columns) + " |"]
+    lines = [f"### {title}", ""] + ([f"Setting: {setting}.", ""] if setting else [])
+    lines.append("| encoding | seeds | " + " | ".join(c[0] for c in columns) + " |")
     lines.append("|" + "---|" * (2 + len(columns)))
     for pe in encodings:
         seeds = sorted({by_key[key]["seeds"] for key in by_key if key[1] == pe})
