@@ -82,3 +82,24 @@ def test_comparison_plot_keeps_its_title_and_legend_inside_the_figure(
     assert axes.title.get_text().replace("\n", " ") == title
     low, high = axes.get_ylim()
     assert low > 1.0 and high < 2.0  # bits per byte: a range around the values, not from 0
+
+
+def test_learning_curves_share_one_legend_beside_the_panels(tmp_path, monkeypatch):
+    task = make_task("lm", corpus="stdlib-docs", context=16)
+    point = {"step": 1, **_run("lm", "cope", 0, 2.0)["splits"]}
+    runs = [{**_run("lm", pe, 0, 2.0), "curve": [point]} for pe in ENCODINGS]
+    figures = []
+    save = Figure.savefig
+    monkeypatch.setattr(
+        Figure, "savefig", lambda self, *args, **kwargs: figures.append(self) or save(self, *args)
+    )
+    reporting.plot_comparison_curves(runs, task, "lm", tmp_path / "learning_curves.png")
+    figure = figures[0]
+    FigureCanvasAgg(figure).draw()
+    assert all(axes.get_legend() is None for axes in figure.axes)
+    (legend,) = figure.legends
+    assert [text.get_text() for text in legend.get_texts()] == list(ENCODINGS)
+    assert _inside(legend, figure)
+    for axes in figure.axes:  # the legend sits beside the panels, over none of them
+        box = axes.get_window_extent(figure.canvas.get_renderer())
+        assert legend.get_window_extent(figure.canvas.get_renderer()).x0 >= box.x1

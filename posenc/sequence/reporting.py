@@ -376,10 +376,10 @@ def plot_comparison_curves(
     runs: Sequence[dict[str, Any]], task: SequenceTask, title: str, path: Path
 ) -> None:
     """Mean (over seeds) validation measure against step, one panel per split, one line per
-    encoding."""
+    encoding; one legend right of the panels, where it hides no curve."""
     measure = MEASURES[task.measure]
     splits = task.splits
-    figure = Figure(figsize=(4.2 * len(splits), 3.6), layout="constrained")
+    figure = Figure(figsize=(4.2 * len(splits) + 1.4, 3.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(splits)))
     for pe in dict.fromkeys(run["pe"] for run in runs):
         mine = [run for run in runs if run["pe"] == pe]
@@ -391,7 +391,7 @@ def plot_comparison_curves(
         panel.set(
             xlabel="step", ylabel=f"validation {measure.label}", title=task.split_label(split)
         )
-        panel.legend(fontsize=8)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     figure.suptitle(_wrapped(title, figure, 12.0))
     figure.savefig(path, dpi=110)
 
