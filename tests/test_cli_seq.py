@@ -165,6 +165,7 @@ def test_compare_writes_tables_and_plots_and_resumes(run_cli, capsys, tmp_path):
     assert float(runs[3]["sparse_error"]) == pytest.approx(metrics["splits"]["sparse"]["error"])
     summary = (out / "summary.md").read_text()
     assert "| cope | 2 |" in summary
+    assert "test_size=12, eval_every=3" in summary and "; seeds 0, 1." in summary
     assert "| 4.9 |" in summary  # the paper's Flip-Flop OOD error of CoPE, beside ours
     assert summary in result.stdout
 
@@ -338,7 +339,11 @@ def test_compare_table_runs_every_variant_beside_the_paper(tmp_path, capsys):
     ]
     summary = (out / "summary.md").read_text()
     assert summary in capsys.readouterr().out
-    header, _, absolute, cope = summary.splitlines()[2:6]
+    setting, _, header, _, absolute, cope = summary.splitlines()[2:8]
+    # what every run shares is stated; what differs (encoding, seed) is not
+    assert setting.startswith("Setting: preset small; model: layers=1, width=16, heads=2")
+    assert "training: steps=6, batch_size=8," in setting and setting.endswith("; seed 0.")
+    assert "pe=" not in setting and "seed=" not in setting
     assert header.count("paper (%)") == 3
     assert absolute.startswith("| absolute | 1 |") and cope.startswith("| cope | 1 |")
     assert [cell.strip() for cell in absolute.split("|")[4::3]] == ["5.3", "67.6", "71.5"]

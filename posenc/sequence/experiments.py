@@ -16,7 +16,7 @@ import json
 import multiprocessing
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,18 +110,24 @@ def compare(
                 bar.update()
     bar.close()
     runs = [results[index] for index in range(len(configs))]
-    write_comparison(runs, configs[0], out)
+    write_comparison(runs, configs, out)
     return runs
 
 
-def write_comparison(runs: Sequence[dict[str, Any]], config: RunConfig, out: Path) -> None:
-    """The comparison files of ``runs`` (all of one task and task parameters)."""
-    task = config.build_task()
+def write_comparison(
+    runs: Sequence[dict[str, Any]], configs: Sequence[RunConfig], out: Path
+) -> None:
+    """The comparison files of ``runs`` (trained from ``configs``, all of one task and task
+    parameters)."""
+    task = configs[0].build_task()
     rows = reporting.summary_rows(runs, task.parameters())
-    title = _title(config.task, task.parameters())
+    title = _title(configs[0].task, task.parameters())
     write_text(out / "runs.csv", reporting.runs_csv(runs))
     write_text(out / "summary.csv", reporting.summary_csv(rows))
-    write_text(out / "summary.md", reporting.summary_markdown({"": rows}, task, title))
+    write_text(
+        out / "summary.md",
+        reporting.summary_markdown({"": rows}, task, title, shared_setting(configs)),
+    )
     with atomic_path(out / reporting.comparison_plot_name(task)) as path:
         reporting.plot_comparison(rows, task, title, path)
     with atomic_path(out / "learning_curves.png") as path:
@@ -132,6 +138,33 @@ def write_comparison(runs: Sequence[dict[str, Any]], config: RunConfig, out: Pat
 
 def _title(task: str, params: dict[str, Any]) -> str:
     return f"{task} ({', '.join(f'{key}={value}' for key, value in params.items())})"
+
+
+def shared_setting(configs: Sequence[RunConfig]) -> str:
+    """The preset, model and training values that every configuration of a comparison shares,
+    and the seeds: ``preset small; model: layers=2, ...; training: steps=600, ...; seeds
+    0, 1, 2``. Values that differ between the runs (the encoding, its own options) and unset
+    ones are left out; each run's ``config.json`` holds everything."""
+    parts = []
+    presets = {config.preset for config in configs}
+    if len(presets) == 1:
+        parts.append(f"preset {presets.pop()}")
+    for name, values in (
+        ("model", [config.model for config in configs]),
+        ("training", [asdict(config.train) for config in configs]),
+    ):
+        shared = [
+            f"{key}={value}"
+            for key, value in values[0].items()
+            if key != "seed"
+            and value is not None
+            and all(key in other and other[key] == value for other in values)
+        ]
+        if shared:
+            parts.append(f"{name}: {', '.join(shared)}")
+    seeds = sorted({config.train.seed for config in configs})
+    parts.append(f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------- paper tables
@@ -189,14 +222,18 @@ def compare_table(
         for label, configs in groups.items()
     }
     if len(groups) > 1:
-        write_table(results, {label: configs[0] for label, configs in groups.items()}, out)
+        write_table(results, groups, out)
     return results
 
 
 def write_table(
-    results: Mapping[str, Sequence[dict[str, Any]]], configs: dict[str, RunConfig], out: Path
+    results: Mapping[str, Sequence[dict[str, Any]]],
+    groups: Mapping[str, Sequence[RunConfig]],
+    out: Path,
 ) -> None:
-    """The files of a table of several variants (one task), variants side by side."""
+    """The files of a table of several variants (one task, the configurations of each
+    variant in ``groups``), variants side by side."""
+    configs = {label: variant[0] for label, variant in groups.items()}
     tasks = {label: config.build_task() for label, config in configs.items()}
     params = {label: task.parameters() for label, task in tasks.items()}
     rows = {label: reporting.summary_rows(runs, params[label]) for label, runs in results.items()}
@@ -217,6 +254,8 @@ def write_table(
         out / "summary.csv",
         reporting.summary_csv([row for table in rows.values() for row in table], row_labels),
     )
+    setting = shared_setting([config for variant in groups.values() for config in variant])
     write_text(
-        out / "summary.md", reporting.summary_markdown(rows, next(iter(tasks.values())), title)
+        out / "summary.md",
+        reporting.summary_markdown(rows, next(iter(tasks.values())), title, setting),
     )

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,10 @@ class Measure:
     digits: int
     paper_label: str
     paper_note: str = ""
+    from_zero: bool = True
+    """Whether plots show the measure as bars from zero (errors) rather than as points with
+    error bars on a range around the values (bits per byte, whose differences are small
+    against their size)."""
 
     def of(self, result: dict[str, Any]) -> float:
         """The measure of one split result (a ``metrics.json`` split or curve entry)."""
@@ -100,6 +105,7 @@ MEASURES = {
         "paper Wikitext-103 PPL",
         "The paper's column is its word-level test perplexity on Wikitext-103, another corpus "
         "and unit: compare the order of the encodings, not the values.",
+        from_zero=False,
     ),
 }
 """The measure of each kind of task (:attr:`SequenceTask.measure`)."""
@@ -253,11 +259,13 @@ def summary_markdown(
     groups: Mapping[str, Sequence[dict[str, Any]]],
     task: SequenceTask,
     title: str,
+    setting: str = "",
 ) -> str:
     """Markdown table of summary rows, mean ± std over seeds, with a paper column beside every
-    split where the paper has a number. ``groups`` maps a variant label (``""`` for a plain
-    comparison) to its rows; a table with several variants puts them side by side, matched by
-    encoding, and shows a paper column that repeats an earlier one only once."""
+    split where the paper has a number, under ``title`` and the ``setting`` the runs share.
+    ``groups`` maps a variant label (``""`` for a plain comparison) to its rows; a table with
+    several variants puts them side by side, matched by encoding, and shows a paper column
+    that repeats an earlier one only once."""
     measure = MEASURES[task.measure]
     columns = []  # (label, group, split, paper?)
     shown_papers = set()
@@ -275,7 +283,8 @@ def summary_markdown(
                 columns.append((f"{prefix}{measure.paper_label}", group, split, 1))
     encodings = list(dict.fromkeys(row["pe"] for rows in groups.values() for row in rows))
     by_key = {(group, row["pe"]): row for group, rows in groups.items() for row in rows}
-    lines = [f"### {title}", "", "| encoding | seeds | " + " | ".join(c[0] for c in columns) + " |"]
+    lines = [f"### {title}", ""] + ([f"Setting: {setting}.", ""] if setting else [])
+    lines.append("| encoding | seeds | " + " | ".join(c[0] for c in columns) + " |")
     lines.append("|" + "---|" * (2 + len(columns)))
     for pe in encodings:
         seeds = sorted({by_key[key]["seeds"] for key in by_key if key[1] == pe})
@@ -288,14 +297,23 @@ def summary_markdown(
                 paper = row[f"{split}_paper"]
                 cells.append("–" if math.isnan(paper) else f"{paper:g}")
             else:
-                mean, std = row[f"{split}_{measure.key}_mean"], row[f"{split}_{measure.key}_std"]
-                cells.append(f"{mean:.{measure.digits}f} ± {std:.{measure.digits}f}")
+                cells.append(_mean_and_spread(row, split, measure))
         lines.append("| " + " | ".join(cells) + " |")
     note = [
         "",
-        f"Mean ± standard deviation over seeds of the test {measure.label}. {measure.paper_note}",
+        f"Mean ± standard deviation over seeds of the test {measure.label} (the mean alone "
+        f"where an encoding has one seed). {measure.paper_note}",
     ]
     return "\n".join(lines + note).rstrip() + "\n"
+
+
+def _mean_and_spread(row: dict[str, Any], split: str, measure: Measure) -> str:
+    """``mean ± std`` of a summary row's split, or the mean alone for a single seed (whose
+    spread is unknown, not zero)."""
+    mean = f"{row[f'{split}_{measure.key}_mean']:.{measure.digits}f}"
+    if row["seeds"] < 2:
+        return mean
+    return f"{mean} ± {row[f'{split}_{measure.key}_std']:.{measure.digits}f}"
 
 
 def summary_csv(rows: Sequence[dict[str, Any]], variants: Sequence[str] | None = None) -> str:
@@ -313,38 +331,55 @@ def summary_csv(rows: Sequence[dict[str, Any]], variants: Sequence[str] | None =
 def plot_comparison(
     rows: Sequence[dict[str, Any]], task: SequenceTask, title: str, path: Path
 ) -> None:
-    """Grouped bars of the measure per split and encoding (± std); the paper's numbers as
-    crosses where they are in the same unit."""
+    """The measure per split and encoding (± std over seeds where there are several): grouped
+    bars from zero for errors, with the paper's numbers as crosses where they are in the same
+    unit; points with error bars for bits per byte. The legend sits right of the axes and the
+    title wraps to the figure's width."""
     measure = MEASURES[task.measure]
     splits = task.splits
-    figure = Figure(figsize=(2.2 + 1.6 * len(splits) * max(1, len(rows)) / 3, 4))
+    figure = Figure(figsize=(3.2 + 1.6 * len(splits) * max(1, len(rows)) / 3, 4.2))
+    figure.set_layout_engine("constrained")
     axes = figure.subplots()
     width = 0.8 / len(rows)
     centres = np.arange(len(splits))
     for index, row in enumerate(rows):
         offsets = centres - 0.4 + width * (index + 0.5)
-        means = [row[f"{split}_{measure.key}_mean"] for split in splits]
-        stds = [row[f"{split}_{measure.key}_std"] for split in splits]
-        below = np.minimum(means, stds)  # measures are >= 0: clip the lower whisker there
-        axes.bar(offsets, means, width, yerr=[below, stds], capsize=3, label=row["pe"])
-        if not measure.paper_note:
-            papers = [row[f"{split}_paper"] for split in splits]
-            axes.plot(offsets, papers, "kx", ms=7, label="paper" if index == 0 else None)
+        means = np.array([row[f"{split}_{measure.key}_mean"] for split in splits])
+        stds = np.array([row[f"{split}_{measure.key}_std"] for split in splits])
+        stds = stds if row["seeds"] > 1 else None
+        if measure.from_zero:
+            below = None if stds is None else np.minimum(means, stds)  # measures are >= 0
+            spread = None if stds is None else [below, stds]
+            axes.bar(offsets, means, width, yerr=spread, capsize=3, label=row["pe"])
+            if not measure.paper_note:
+                papers = [row[f"{split}_paper"] for split in splits]
+                axes.plot(offsets, papers, "kx", ms=7, label="paper" if index == 0 else None)
+        else:
+            axes.errorbar(offsets, means, yerr=stds, fmt="o", ms=5, capsize=3, label=row["pe"])
     axes.set_xticks(centres, [task.split_label(split) for split in splits])
-    axes.set(ylabel=measure.label, title=title)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    if not measure.from_zero:
+        axes.grid(axis="y", alpha=0.3)
+    axes.set_ylabel(measure.label)
+    axes.set_title(_wrapped(title, figure), fontsize=10)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.savefig(path, dpi=110)
+
+
+def _wrapped(text: str, figure: Figure, points: float = 10.0) -> str:
+    """``text`` broken into lines that fit the width of ``figure`` at ``points`` size (about
+    0.6 em per character)."""
+    characters = int(figure.get_figwidth() * 72 / (0.6 * points))
+    return "\n".join(textwrap.wrap(text, max(20, characters), break_on_hyphens=False))
 
 
 def plot_comparison_curves(
     runs: Sequence[dict[str, Any]], task: SequenceTask, title: str, path: Path
 ) -> None:
     """Mean (over seeds) validation measure against step, one panel per split, one line per
-    encoding."""
+    encoding; one legend right of the panels, where it hides no curve."""
     measure = MEASURES[task.measure]
     splits = task.splits
-    figure = Figure(figsize=(4.2 * len(splits), 3.6), layout="constrained")
+    figure = Figure(figsize=(4.2 * len(splits) + 1.4, 3.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(splits)))
     for pe in dict.fromkeys(run["pe"] for run in runs):
         mine = [run for run in runs if run["pe"] == pe]
@@ -356,8 +391,8 @@ def plot_comparison_curves(
         panel.set(
             xlabel="step", ylabel=f"validation {measure.label}", title=task.split_label(split)
         )
-        panel.legend(fontsize=8)
-    figure.suptitle(title)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
+    figure.suptitle(_wrapped(title, figure, 12.0))
     figure.savefig(path, dpi=110)
 
 
