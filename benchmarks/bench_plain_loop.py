@@ -1,7 +1,7 @@
 """Against a plain loop: the P1 2D protocol as the papers' notebooks run it, and as posenc does.
 
 The plain loop is written here with torch alone, the way the notebooks run the protocol: the
-concatenated Gaussian embedding (500 centres per axis, sigma 0.003) precomputed for the
+concatenated Gaussian embedding (500 centres per axis, the protocol's sigma) precomputed for the
 training and test pixels and divided by the largest training row norm, an
 ``nn.Sequential`` 4 x 256 ReLU MLP with a sigmoid, ``torch.optim.Adam`` (lr 1e-3, weight
 decay 1e-8), the training loss read back with ``.item()`` after every step and the test

@@ -9,7 +9,7 @@ weights and train side by side, one step each in turn:
   ``posenc.neural_fields.sparse``): about ``2 K r`` of the ``K`` centres per axis;
 - ``lookup``: what ``fit`` picks on pixel grids, the first layer from per-axis tables.
 
-Bases (support radius ``r``): the Gaussian with the protocol's sigma 0.003, which the dense
+Bases (support radius ``r``): the Gaussian at P1's middle 2D width sigma 0.003, which the dense
 path evaluates exactly and the sparse path cuts at ``sigma sqrt(2 ln(2 / eps))`` = 5.77
 sigma in float32 (the tail is below half a unit in the last place of the peak); the
 triangle of half-width 0.006; the box of width 0.01 (``rect``). Rows: median step time of

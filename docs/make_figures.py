@@ -17,10 +17,11 @@ Each figure is one function in :data:`FIGURES`, drawn only with posenc's public 
   (:func:`posenc.fit_comparison.p3_bandwidths`), so that a CPU draws it in about 20 minutes;
   ``notebooks/04_fit_2d.ipynb`` runs the full protocol.
 - ``layer_rank``, ``stride``, ``embedding_size_1d``, ``embedding_size_2d``, ``p3_table``,
-  ``p3_table_text``, ``p1_2d_bandwidths``, ``sr_dp_scatter_p1``: the papers' remaining experiments
+  ``p1_2d_bandwidths``, ``sr_dp_scatter_p1``: the papers' remaining experiments
   (``posenc experiment NAME``, :mod:`posenc.cli.experiment`) at the reduced settings of
-  :data:`EXPERIMENT_FIGURES` that a shared 2-core CPU runs in hours; the README gives each
-  one's command and the papers' full axes.
+  :data:`EXPERIMENT_FIGURES` that one thread of a shared 2-core CPU runs in minutes each
+  (the P3 table's text images keep P3's stroke widths in pixels at 128 x 128); the README
+  gives each one's command and the papers' full axes.
 - ``sweep_sr_vs_psnr``: the bandwidth sweep's headline, test PSNR against the stable rank of
   the embedded training matrix, for row 200 of the camera image under P1's 1D protocol
   (``p1-1d``: 256 even samples for training, tested on all 512; a linear model on 10000
@@ -132,34 +133,34 @@ def sweep_sr_vs_psnr(out: Path, quick: bool, device: str) -> Path:
 
 
 EXPERIMENT_FIGURES: dict[str, tuple[str, dict[str, str]]] = {
-    "layer_rank": ("layer-rank", {"rows": "158,329", "repeats": "2"}),
+    "layer_rank": ("layer-rank", {"rows": "158,329", "repeats": "1", "every": "50"}),
     "stride": ("stride", {"rows": "200", "repeats": "1", "num_sigmas": "17"}),
-    "embedding_size_1d": ("embedding-size", {"dimensions": "1d"}),
+    "embedding_size_1d": (
+        "embedding-size",
+        {"dimensions": "1d", "sizes": "100,200,300,500,700,1000", "seeds": "5"},
+    ),
     "embedding_size_2d": (
         "embedding-size",
-        {"dimensions": "2d", "size": "64", "seeds": "3", "steps_2d": "300"},
+        {
+            "dimensions": "2d",
+            "sizes": "100,300,500,1000",
+            "size": "64",
+            "seeds": "3",
+            "steps_2d": "300",
+        },
     ),
     "p3_table": (
         "p3-table",
         {
-            "natural_images": "astronaut,camera,chelsea,coffee,rocket",
-            "text_images": "5",
-            "size": "128",
-            "steps": "500",
-        },
-    ),
-    "p3_table_text": (
-        "p3-table",
-        {
-            "natural_images": "",
-            "text_images": "5",
+            "natural_images": "astronaut,camera,coffee",
+            "text_images": "3",
             "text_words": "3",
             "text_font_sizes": "0.25,0.8",
             "size": "128",
-            "steps": "500",
+            "steps": "250",
         },
     ),
-    "p1_2d_bandwidths": ("p1-2d-bandwidths", {"size": "128", "steps": "1000"}),
+    "p1_2d_bandwidths": ("p1-2d-bandwidths", {"size": "128", "steps": "800"}),
     "sr_dp_scatter_p1": ("sr-dp-scatter", {}),
 }
 """Figures of ``posenc experiment``: figure name to (experiment, ``--set`` overrides of its

@@ -35,7 +35,6 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
         "embedding_size_1d.png",
         "embedding_size_2d.png",
         "p3_table.png",
-        "p3_table_text.png",
         "p1_2d_bandwidths.png",
         "sr_dp_scatter_p1.png",
     ]

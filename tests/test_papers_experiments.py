@@ -225,12 +225,22 @@ def test_p3_table_quick_tabulates_both_sets_beside_p3() -> None:
 # --- item 5: P1's 2D bandwidths --------------------------------------------------------------
 
 
-def test_p1_bandwidth_configs_are_p1_2d_at_each_sigma() -> None:
+def test_p1_2d_defaults_to_the_best_of_p1s_three_widths() -> None:
+    assert p1_bandwidths.P1_2D_PSNR == {0.07: 25.01, 0.003: 23.14, 0.001: 20.58}
+    assert resolve_config("p1-2d").embedding_params["sigma"] == 0.07
+
+
+def test_p1_bandwidth_configs_are_p1_2d_at_each_sigma_in_pixels() -> None:
     settings = p1_bandwidths.P1BandwidthSettings(size=64, steps=10)
-    config = p1_bandwidths.p1_bandwidth_config(settings, "coffee", 0.07)
-    assert config.protocol == "p1-2d" and config.embedding_params["sigma"] == 0.07
+    config = p1_bandwidths.p1_bandwidth_config(settings, "coffee", 0.003)
+    assert config.protocol == "p1-2d"
+    assert config.embedding_params["sigma"] == pytest.approx(0.003 * 8)  # 512 / 64
     assert config.embedding_params["num_centers"] == 500 and config.depth == 4
     assert (config.size, config.steps, config.last_k) == (64, 10, 10)
+    at_p1s = p1_bandwidths.P1BandwidthSettings(size=64, reference_size=64)
+    assert p1_bandwidths.p1_bandwidth_config(at_p1s, "coffee", 0.003).embedding_params[
+        "sigma"
+    ] == pytest.approx(0.003)
 
 
 def test_p1_bandwidths_quick_reports_the_ordering() -> None:
@@ -239,6 +249,8 @@ def test_p1_bandwidths_quick_reports_the_ordering() -> None:
     assert table.column("image") == ["P1 (house, 512, 2000 steps)", "astronaut"]
     assert table.column("σ = 0.07")[0] == 25.01
     assert sorted(result.ordering("astronaut")) == sorted(p1_bandwidths.P1_2D_PSNR)
+    assert [run.fitted_sigma for run in result.runs] == pytest.approx([1.12, 0.048, 0.016])
+    assert "× 16" in table.title  # QUICK is 32 px: P1's widths stretched 512 / 32 times
     assert json.dumps(result.to_dict())
 
 

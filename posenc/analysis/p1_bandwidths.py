@@ -5,11 +5,15 @@ of 1000 features (500 centres per axis), a ReLU MLP of 4 hidden layers of 256 wi
 output, Adam at lr 1e-3 for 2000 steps, trained on ``[::2, ::2]`` and tested on
 ``[1::2, 1::2]``; the test PSNR is the mean over the last 100 steps. It reports
 (:data:`P1_2D_PSNR`) sigma 0.07 -> 25.01 dB, 0.003 -> 23.14 dB, 0.001 -> 20.58 dB: the widest
-of the three generalises best, the narrowest memorises.
+of the three generalises best, the narrowest memorises; ``p1-2d`` defaults to 0.07.
 
 :func:`run_p1_bandwidths` runs ``posenc fit --protocol p1-2d`` at each width on each image
 (at ``size`` x ``size``, with ``steps`` steps) and tabulates the three PSNRs per image beside
-P1's, with the ordering each image shows.
+P1's, with the ordering each image shows. At a ``size`` other than ``reference_size`` (P1's
+512) each width is rescaled to span the same number of pixels as P1's,
+``sigma * reference_size / size``: the memorising width stays below a pixel and the
+generalising one stays 36 pixels wide (set ``reference_size`` to ``size`` to keep P1's
+values in units of the image side).
 """
 
 from __future__ import annotations
@@ -25,19 +29,22 @@ from posenc.analysis.reproduction import format_mean_std, mean_and_std, settings
 from posenc.data import load_source
 from posenc.neural_fields import FitConfig, fit, resolve_config
 from posenc.plotting import COLUMN_WIDTH, PALETTE, label_axes, new_figure, styled
+from posenc.protocols import P1_2D_PSNR
 from posenc.tables import Table
-
-P1_2D_PSNR = {0.07: 25.01, 0.003: 23.14, 0.001: 20.58}
-"""P1's test PSNR (dB, mean of the last 100 of 2000 steps) on its 512 x 512 house image."""
 
 
 @dataclass(frozen=True)
 class P1BandwidthSettings:
-    """Settings of :func:`run_p1_bandwidths`; the defaults are P1's protocol on two images."""
+    """Settings of :func:`run_p1_bandwidths`; the defaults are P1's protocol on two images.
+
+    ``sigmas`` are P1's widths at ``reference_size``; a fit at ``size`` uses
+    ``sigma * reference_size / size``.
+    """
 
     images: tuple[str, ...] = ("astronaut", "coffee")
     sigmas: tuple[float, ...] = tuple(P1_2D_PSNR)
     size: int = 512
+    reference_size: int = 512
     steps: int = 2000
     device: str = "cpu"
 
@@ -48,10 +55,12 @@ QUICK = P1BandwidthSettings(images=("astronaut",), size=32, steps=4)
 
 @dataclass(frozen=True)
 class P1BandwidthRun:
-    """One fit: image, width, train and test PSNR (means of the last 100 steps), SR."""
+    """One fit: image, P1's width ``sigma`` and the width fitted at the run's size
+    (``fitted_sigma``), train and test PSNR (means of the last 100 steps), SR."""
 
     image: str
     sigma: float
+    fitted_sigma: float
     train_psnr: float
     test_psnr: float
     stable_rank: float
@@ -102,6 +111,8 @@ class P1BandwidthResult:
             )
         size, steps = self.settings.size, self.settings.steps
         title = f"Test PSNR (dB) of p1-2d at {size} x {size}, {steps} steps (mean of the last 100)"
+        if size != self.settings.reference_size:
+            title += f"; σ of {self.settings.reference_size} px, × {_stretch(self.settings):g}"
         columns = ("image", *(f"σ = {s:g}" for s in sigmas), "best → worst")
         return [Table(columns, tuple(rows), title, ".2f")]
 
@@ -125,7 +136,7 @@ class P1BandwidthResult:
         axes.set_xscale("log")
         label_axes(
             axes,
-            "Gaussian σ",
+            f"Gaussian σ (P1's, at {self.settings.reference_size} px)",
             "test PSNR (dB)",
             f"p1-2d at {self.settings.size} x {self.settings.size}",
         )
@@ -153,11 +164,13 @@ def run_p1_bandwidths(
     work = [(image, sigma) for image in settings.images for sigma in settings.sigmas]
     signals = {image: load_source(image, size=settings.size) for image in settings.images}
     for image, sigma in tqdm(work, desc="p1-2d", disable=not progress, file=sys.stderr):
-        fitted = fit(signals[image], p1_bandwidth_config(settings, image, sigma))
+        config = p1_bandwidth_config(settings, image, sigma)
+        fitted = fit(signals[image], config)
         result.runs.append(
             P1BandwidthRun(
                 image=image,
                 sigma=sigma,
+                fitted_sigma=config.embedding_params["sigma"],
                 train_psnr=fitted.train_psnr_last,
                 test_psnr=fitted.test_psnr_last,
                 stable_rank=fitted.stable_rank,
@@ -167,7 +180,8 @@ def run_p1_bandwidths(
 
 
 def p1_bandwidth_config(settings: P1BandwidthSettings, image: str, sigma: float) -> FitConfig:
-    """``p1-2d`` on ``image`` at ``sigma``, ``settings.size`` and ``settings.steps``."""
+    """``p1-2d`` on ``image`` at P1's width ``sigma`` rescaled to ``settings.size`` (see the
+    module docstring), with ``settings.steps`` steps."""
     return resolve_config(
         "p1-2d",
         signal=image,
@@ -175,9 +189,13 @@ def p1_bandwidth_config(settings: P1BandwidthSettings, image: str, sigma: float)
         steps=settings.steps,
         last_k=min(100, settings.steps),
         eval_every=max(1, min(100, settings.steps)),
-        embedding_params={"sigma": sigma},
+        embedding_params={"sigma": sigma * _stretch(settings)},
         device=settings.device,
     )
+
+
+def _stretch(settings: P1BandwidthSettings) -> float:
+    return settings.reference_size / settings.size
 
 
 def _order(sigmas: list[float]) -> str:
