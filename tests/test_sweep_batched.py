@@ -12,6 +12,7 @@ from posenc.neural_fields import (
     build_model,
     fit,
     fit_batched,
+    fit_many,
     load_config_signal,
     resolve_config,
 )
@@ -195,3 +196,25 @@ def test_batching_pays_for_linear_fits_not_for_cpu_mlps_with_hidden_layers() -> 
     jobs = plan_jobs(tasks)
     assert [len(job) for job in jobs] == [3, 1, 1, 1]
     assert {task.config.model for task in jobs[0]} == {"linear"}
+
+
+def test_fit_many_batches_where_it_pays_and_keeps_the_order() -> None:
+    signal = load_config_signal(
+        resolve_config(signal="camera:row=200", embedding="gaussian", model="linear")
+    )
+    configs = [
+        resolve_config(
+            signal="camera:row=200",
+            embedding="gaussian",
+            model=model,
+            steps=20,
+            embedding_params={"sigma": sigma, "num_centers": 64},
+        )
+        for model, sigma in (("linear", 0.01), ("mlp", 0.01), ("linear", 0.03))
+    ]
+    many = fit_many(signal, configs)
+    assert [result.config for result in many] == configs
+    alone = [fit(signal, config) for config in configs]
+    for together, single in zip(many, alone, strict=True):
+        assert together.test_psnr == pytest.approx(single.test_psnr, abs=1e-4)
+    assert "batch_train" in many[0].timings and "batch_train" not in many[1].timings

@@ -7,11 +7,12 @@
 ``FitConfig``, ``resolve_config`` (:mod:`posenc.config`) and ``PROTOCOLS``
 (:mod:`posenc.protocols`) are re-exported here beside the fitting they configure. A fit is
 plan -> prepare -> train -> evaluate (:mod:`~posenc.neural_fields.pipeline`), alone
-(:func:`fit`) or many at once (:func:`fit_batched`).
+(:func:`fit`), many trained together (:func:`fit_batched`), or a list of configs each the
+faster way (:func:`fit_many`).
 """
 
 from posenc.config import FitConfig, resolve_config
-from posenc.neural_fields.batched import fit_batched
+from posenc.neural_fields.batched import fit_batched, fit_many
 from posenc.neural_fields.fitting import FitCallback, FitStep, fit
 from posenc.neural_fields.models import (
     MODEL_KINDS,
@@ -49,6 +50,7 @@ __all__ = [
     "evaluate",
     "fit",
     "fit_batched",
+    "fit_many",
     "load_config_signal",
     "plan_fit",
     "prepare",

@@ -38,7 +38,7 @@ from posenc.config import FitConfig
 from posenc.data import Signal
 from posenc.embeddings import describe_embedding
 from posenc.neural_fields.embedded import FlatProblem
-from posenc.neural_fields.fitting import is_eval_step, make_adam
+from posenc.neural_fields.fitting import fit, is_eval_step, make_adam
 from posenc.neural_fields.memory import (
     MemoryEstimate,
     MemoryPart,
@@ -212,6 +212,31 @@ def fit_batched(
         dataclasses.replace(results[index], peak_memory_bytes=share_bytes)
         for index in range(len(members))
     ]
+
+
+def fit_many(
+    signal: Signal, configs: Sequence[FitConfig], *, progress: bool | None = None
+) -> list[FitResult]:
+    """Fit ``signal`` once per config; one result per config, in order, equal to ``fit``'s.
+
+    Configs that share a :func:`batch_key` and for which :func:`batching_pays` are trained
+    together by :func:`fit_batched`; every other config is fitted alone by
+    :func:`~posenc.neural_fields.fitting.fit`.
+    """
+    groups: dict[str, list[int]] = {}
+    for index, config in enumerate(configs):
+        key = batch_key(config) if batching_pays(config) else None
+        groups.setdefault(key if key is not None else f"alone {index}", []).append(index)
+    results: dict[int, FitResult] = {}
+    for indices in groups.values():
+        members = [configs[index] for index in indices]
+        fitted = (
+            fit_batched(signal, members, progress=progress)
+            if len(members) > 1
+            else [fit(signal, members[0], progress=progress)]
+        )
+        results.update(zip(indices, fitted, strict=True))
+    return [results[index] for index in range(len(configs))]
 
 
 def train_batch(
