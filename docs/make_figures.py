@@ -135,10 +135,7 @@ def sweep_sr_vs_psnr(out: Path, quick: bool, device: str) -> Path:
 EXPERIMENT_FIGURES: dict[str, tuple[str, dict[str, str]]] = {
     "layer_rank": ("layer-rank", {"rows": "158,329", "repeats": "1", "every": "50"}),
     "stride": ("stride", {"rows": "200", "repeats": "1", "num_sigmas": "17"}),
-    "embedding_size_1d": (
-        "embedding-size",
-        {"dimensions": "1d", "sizes": "100,200,300,500,700,1000", "seeds": "5"},
-    ),
+    "embedding_size_1d": ("embedding-size", {"dimensions": "1d"}),
     "embedding_size_2d": (
         "embedding-size",
         {
@@ -160,7 +157,10 @@ EXPERIMENT_FIGURES: dict[str, tuple[str, dict[str, str]]] = {
             "steps": "250",
         },
     ),
-    "p1_2d_bandwidths": ("p1-2d-bandwidths", {"size": "128", "steps": "800"}),
+    "p1_2d_bandwidths": (
+        "p1-2d-bandwidths",
+        {"size": "128", "steps": "800", "reference_size": "128"},
+    ),
     "sr_dp_scatter_p1": ("sr-dp-scatter", {}),
 }
 """Figures of ``posenc experiment``: figure name to (experiment, ``--set`` overrides of its
