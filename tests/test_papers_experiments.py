@@ -15,13 +15,12 @@ from matplotlib.figure import Figure
 from posenc.analysis import embedding_size as size_experiment
 from posenc.analysis import layer_rank, p1_bandwidths, p1_scatter, p3_table, stride
 from posenc.analysis.reproduction import (
-    fit_all,
     mean_and_std,
     override_settings,
     write_result,
 )
 from posenc.data import load_source, make_split
-from posenc.neural_fields import fit, resolve_config
+from posenc.neural_fields import fit, fit_many, resolve_config
 from posenc.neural_fields.pipeline import build_embedding
 from posenc.theory import SR_DP_GAUSSIAN
 
@@ -46,7 +45,7 @@ def test_mean_and_std_skip_values_that_are_not_finite() -> None:
     assert all(math.isnan(value) for value in mean_and_std([math.inf]))
 
 
-def test_fit_all_batches_seeds_and_matches_fit() -> None:
+def test_fit_many_batches_seeds_and_matches_fit() -> None:
     signal = load_source("camera:row=100", length=64)
     configs = [
         resolve_config(
@@ -62,7 +61,7 @@ def test_fit_all_batches_seeds_and_matches_fit() -> None:
         )
         for seed in (0, 1)
     ]
-    batched = fit_all(signal, configs)
+    batched = fit_many(signal, configs)
     for config, result in zip(configs, batched, strict=True):
         alone = fit(signal, config)
         assert result.timings.get("batch_train") is not None  # trained in the batch

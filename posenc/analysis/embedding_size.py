@@ -30,14 +30,13 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from posenc.analysis.reproduction import (
-    fit_all,
     format_mean_std,
     mean_and_std,
     settings_dict,
 )
 from posenc.data import load_source
 from posenc.embeddings import gaussian_sigma_to_rff_scale
-from posenc.neural_fields import FitConfig, resolve_config
+from posenc.neural_fields import FitConfig, fit_many, resolve_config
 from posenc.plotting import PAGE_WIDTH, PALETTE, label_axes, new_figure, styled
 from posenc.tables import Table
 
@@ -227,7 +226,7 @@ def run_embedding_size(
             embedding_size_config(settings, dimension, family, size, seed)
             for seed in range(settings.seeds)
         ]
-        for seed, fitted in enumerate(fit_all(loaded[dimension], configs)):
+        for seed, fitted in enumerate(fit_many(loaded[dimension], configs)):
             result.runs.append(
                 EmbeddingSizeRun(
                     dimension=dimension,

@@ -16,16 +16,13 @@ import csv
 import dataclasses
 import math
 import statistics
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from matplotlib.figure import Figure
 
-from posenc.data import Signal
 from posenc.files import write_json
-from posenc.neural_fields import FitConfig, FitResult, fit
-from posenc.neural_fields.batched import batch_key, fit_batched
 from posenc.plotting import save_figure
 from posenc.tables import Table
 
@@ -93,30 +90,6 @@ def format_mean_std(pair: tuple[float, float], digits: int = 2) -> str:
     """``"mean ± std"`` of a :func:`mean_and_std` pair, or ``"-"`` if it is NaN."""
     mean, std = pair
     return "-" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def fit_all(
-    signal: Signal, configs: Sequence[FitConfig], progress: bool = False
-) -> list[FitResult]:
-    """Fit ``signal`` once per config, in order: configs that differ only in bandwidth and
-    seed (:func:`posenc.neural_fields.batched.batch_key`) are trained together as one batched
-    model, the others one by one with :func:`posenc.neural_fields.fit`. Results equal
-    ``fit``'s."""
-    groups: dict[str | None, list[int]] = {}
-    for index, config in enumerate(configs):
-        key = batch_key(config)
-        groups.setdefault(key if key is not None else f"single-{index}", []).append(index)
-    results: list[FitResult | None] = [None] * len(configs)
-    for indices in groups.values():
-        members = [configs[index] for index in indices]
-        fitted = (
-            fit_batched(signal, members, progress=progress)
-            if len(members) > 1 and batch_key(members[0]) is not None
-            else [fit(signal, members[0], progress=progress)]
-        )
-        for index, result in zip(indices, fitted, strict=True):
-            results[index] = result
-    return [result for result in results if result is not None]
 
 
 def write_result(

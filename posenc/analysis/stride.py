@@ -34,13 +34,12 @@ from tqdm import tqdm
 
 from posenc.analysis.layer_rank import P1_ROWS
 from posenc.analysis.reproduction import (
-    fit_all,
     format_mean_std,
     mean_and_std,
     settings_dict,
 )
 from posenc.data import Signal, load_source
-from posenc.neural_fields import FitConfig, resolve_config
+from posenc.neural_fields import FitConfig, fit_many, resolve_config
 from posenc.plotting import PAGE_WIDTH, PALETTE, label_axes, new_figure, styled
 from posenc.tables import Table
 
@@ -268,7 +267,7 @@ def run_stride(settings: StrideSettings = StrideSettings(), progress: bool = Fal
         signal = strided_row(settings.image, row, stride)
         configs = stride_configs(settings, signal.name)
         for (generator, bandwidth, seed), fitted in zip(
-            configs, fit_all(signal, list(configs.values())), strict=True
+            configs, fit_many(signal, list(configs.values())), strict=True
         ):
             result.runs.append(
                 StrideRun(
