@@ -127,9 +127,11 @@ def cases(
     quick: bool,
     rows: Sequence[str] | None = None,
     embeddings: Sequence[str] | None = None,
+    images: Sequence[str] | None = None,
 ) -> list[Case]:
     """The cases of ``groups`` (the reduced set when ``quick``); ``rows`` and ``embeddings``
-    narrow the 1D cases to a subset (by default :data:`ROWS` and every embedding)."""
+    narrow the 1D cases to a subset (by default :data:`ROWS` and every embedding), ``images``
+    the 2D ones (by default :data:`IMAGES`)."""
     found = []
     if "1d" in groups:
         rows = rows or (QUICK_ROWS if quick else ROWS)
@@ -140,7 +142,7 @@ def cases(
             for row in rows
         ]
     if "2d" in groups and not quick:
-        found += [Case("2d", image, "gaussian", "auto", None) for image in IMAGES]
+        found += [Case("2d", image, "gaussian", "auto", None) for image in images or IMAGES]
     return found
 
 
@@ -256,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--embeddings", nargs="+", choices=list(SWEEP_RANGES), help="1D embeddings (default: all)"
     )
+    parser.add_argument("--images", nargs="+", metavar="IMAGE", help="2D images (default: IMAGES)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="sweep cache folder")
     parser.add_argument("--out", type=Path, help="folder for the tables (default: --cache)")
     parser.add_argument(
@@ -264,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only the cases whose reference sweep has finished in the cache (list the others)",
     )
     args = parser.parse_args(argv)
-    chosen = cases(args.only, args.quick, args.rows, args.embeddings)
+    chosen = cases(args.only, args.quick, args.rows, args.embeddings, args.images)
     if args.cached:
         missing = [case for case in chosen if not is_cached(case, args.cache)]
         for case in missing:
