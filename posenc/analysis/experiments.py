@@ -20,7 +20,7 @@ Embeddings are built as P1 analyses them (:mod:`posenc.analysis.construction`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +117,13 @@ def similarity_vs_displacement(
     )
 
 
+ScatterDraw = tuple[dict[str, Any], dict[str, Embedding]]
+"""One draw of an SR-DP scatter: what identifies it (``{"sigma": ...}``, ``{"r": ...}``) and
+its embeddings by family (``"gaussian"``, ``"rff"``)."""
+SCATTER_FAMILIES = {"gaussian": ("Gaussian", "o"), "rff": ("RFF", "x")}
+"""Label and marker of each family in an SR-DP scatter."""
+
+
 def stable_rank_dp_scatter(
     dimensions: Sequence[int] = P1_SCATTER_DIMENSIONS,
     num_bandwidths: int = 100,
@@ -135,15 +142,41 @@ def stable_rank_dp_scatter(
     check_scatter_arguments(dimensions, num_bandwidths, sigma_range)
     rng = np.random.default_rng(seed)
     low, high = (math.log(value) for value in sigma_range)
-    draws = {d: np.exp(rng.uniform(low, high, num_bandwidths)) for d in dimensions}
+    sigmas = {d: np.exp(rng.uniform(low, high, num_bandwidths)) for d in dimensions}
     rff_seeds = {d: rng.integers(0, 2**31, num_bandwidths).tolist() for d in dimensions}
+
+    def draws(dimension: int) -> Iterator[ScatterDraw]:
+        for sigma, rff_seed in zip(sigmas[dimension], rff_seeds[dimension], strict=True):
+            yield {"sigma": float(sigma)}, _scatter_embeddings(dimension, float(sigma), rff_seed)
+
+    return sr_dp_scatter(
+        "stable_rank_dp_scatter",
+        "Stable rank against distance preservation",
+        dimensions,
+        draws,
+        num_bandwidths,
+        progress,
+    )
+
+
+def sr_dp_scatter(
+    name: str,
+    title: str,
+    dimensions: Sequence[int],
+    draws: Callable[[int], Iterable[ScatterDraw]],
+    draws_per_dimension: int,
+    progress: bool | None = None,
+) -> PlotData:
+    """SR against DP of every draw's ``D x D`` embedding matrices (``draws(D)`` for each
+    ``D``), one series per family and size, with the Gaussian theory curve
+    ``SR = sqrt(ln 10 / pi) / DP``. ``metrics["points"]`` holds every point; ``sr_dp_mean``
+    and ``sr_dp_std`` the product ``SR * DP`` per family."""
     series: list[Series] = []
     points: list[dict[str, Any]] = []
-    bar = progress_bar(progress, total=len(dimensions) * num_bandwidths, desc="SR-DP scatter")
+    bar = progress_bar(progress, total=len(dimensions) * draws_per_dimension, desc=title)
     for group, dimension in enumerate(dimensions):
-        measured: dict[str, list[tuple[float, float]]] = {"gaussian": [], "rff": []}
-        for index, sigma in enumerate(draws[dimension]):
-            pair = _scatter_embeddings(dimension, float(sigma), rff_seeds[dimension][index])
+        measured: dict[str, list[tuple[float, float]]] = {family: [] for family in SCATTER_FAMILIES}
+        for draw, pair in draws(dimension):
             for family, embedding in pair.items():
                 sr, curve = stable_rank_and_similarity(embedding, dimension)
                 dp = curve.distance_preservation()
@@ -152,20 +185,22 @@ def stable_rank_dp_scatter(
                     {
                         "D": dimension,
                         "family": family,
-                        "sigma": float(sigma),
+                        **draw,
                         "bandwidth": embedding.bandwidth,
                         "stable_rank": sr,
                         "distance_preservation": dp,
                     }
                 )
             bar.update()
-        for family, marker in (("gaussian", "o"), ("rff", "x")):
+        for family, (label, marker) in SCATTER_FAMILIES.items():
             sr, dp = np.array(measured[family]).T
-            label = f"{'Gaussian' if family == 'gaussian' else 'RFF'}, D = {dimension}"
-            series.append(Series(label, dp, sr, group, marker=marker, line=False))
+            series.append(
+                Series(f"{label}, D = {dimension}", dp, sr, group, marker=marker, line=False)
+            )
     bar.close()
     all_dp = np.array([p["distance_preservation"] for p in points])
-    curve_dp = np.geomspace(all_dp.min(), all_dp.max(), 200)
+    positive = all_dp[all_dp > 0]
+    curve_dp = np.geomspace(positive.min(), positive.max(), 200)
     series.append(
         Series("SR·DP = √(ln 10 / π)", curve_dp, SR_DP_GAUSSIAN / curve_dp, len(dimensions), True)
     )
@@ -173,11 +208,11 @@ def stable_rank_dp_scatter(
         family: np.array(
             [p["stable_rank"] * p["distance_preservation"] for p in points if p["family"] == family]
         )
-        for family in ("gaussian", "rff")
+        for family in SCATTER_FAMILIES
     }
     return PlotData(
-        "stable_rank_dp_scatter",
-        "Stable rank against distance preservation",
+        name,
+        title,
         "distance preservation DP (fraction of the unit domain)",
         "stable rank",
         tuple(series),

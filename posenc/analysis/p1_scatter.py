@@ -15,25 +15,27 @@ from ``[0.002, 0.1]`` and RFF at the matched scale ``s = 1 / (2 sqrt(2) pi sigma
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from tqdm import tqdm
 
 from posenc.analysis.construction import analysis_embedding
-from posenc.analysis.experiments import check_scatter_arguments, stable_rank_dp_scatter
-from posenc.analysis.measure import stable_rank_and_similarity
-from posenc.analysis.plot_data import PlotData, Series
+from posenc.analysis.experiments import (
+    SCATTER_FAMILIES,
+    ScatterDraw,
+    check_scatter_arguments,
+    sr_dp_scatter,
+    stable_rank_dp_scatter,
+)
+from posenc.analysis.plot_data import PlotData
 from posenc.analysis.plots import render_panels
 from posenc.analysis.reproduction import format_mean_std, mean_and_std, settings_dict
 from posenc.protocols import P1_SCATTER_DIMENSIONS, P1_SCATTER_SIGMA_RANGE
 from posenc.tables import Table
 from posenc.theory import SR_DP_GAUSSIAN
-
-FAMILY_LABELS = {"gaussian": "Gaussian", "rff": "RFF"}
 
 
 @dataclass(frozen=True)
@@ -58,64 +60,35 @@ def p1_sr_dp_scatter(
     dimensions: tuple[int, ...] = P1_SCATTER_DIMENSIONS,
     num_draws: int = 100,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> PlotData:
     """P1's scatter (module docstring): SR against DP of the Gaussian at ``10^(2r - 3)`` and
-    RFF at ``100^r`` for ``num_draws`` uniform ``r`` per size ``D``, with the theory curve.
-    ``metrics["points"]`` holds every point; ``sr_dp_mean`` / ``sr_dp_std`` the product's
-    mean and spread per family."""
+    RFF at ``100^r`` for ``num_draws`` uniform ``r`` per size ``D``, with the theory curve
+    (:func:`~posenc.analysis.experiments.sr_dp_scatter`)."""
     check_scatter_arguments(dimensions, num_draws, P1_SCATTER_SIGMA_RANGE)
     rng = np.random.default_rng(seed)
-    points: list[dict[str, Any]] = []
-    series: list[Series] = []
-    bar = tqdm(
-        total=len(dimensions) * num_draws, desc="P1 scatter", disable=not progress, file=sys.stderr
-    )
-    for group, dimension in enumerate(dimensions):
-        draws = rng.uniform(0, 1, num_draws)
-        rff_seeds = rng.integers(0, 2**31, num_draws)
-        measured: dict[str, list[tuple[float, float]]] = {"gaussian": [], "rff": []}
-        for r, rff_seed in zip(draws, rff_seeds, strict=True):
+    drawn = {
+        d: (rng.uniform(0, 1, num_draws), rng.integers(0, 2**31, num_draws)) for d in dimensions
+    }
+
+    def draws(dimension: int) -> Iterator[ScatterDraw]:
+        for r, rff_seed in zip(*drawn[dimension], strict=True):
             sigma, scale = p1_bandwidths(float(r))
-            pair = {
-                "gaussian": analysis_embedding("gaussian", dimension, sigma=sigma),
-                "rff": analysis_embedding("rff", dimension, seed=int(rff_seed), scale=scale),
-            }
-            for family, embedding in pair.items():
-                sr, curve = stable_rank_and_similarity(embedding, dimension)
-                dp = curve.distance_preservation()
-                measured[family].append((sr, dp))
-                points.append(
-                    {
-                        "D": dimension,
-                        "family": family,
-                        "r": float(r),
-                        "bandwidth": embedding.bandwidth,
-                        "stable_rank": sr,
-                        "distance_preservation": dp,
-                    }
-                )
-            bar.update()
-        for family, marker in (("gaussian", "o"), ("rff", "x")):
-            sr, dp = np.array(measured[family]).T
-            label = f"{FAMILY_LABELS[family]}, D = {dimension}"
-            series.append(Series(label, dp, sr, group, marker=marker, line=False))
-    bar.close()
-    all_dp = np.array([point["distance_preservation"] for point in points])
-    positive = all_dp[all_dp > 0]
-    curve_dp = np.geomspace(positive.min(), positive.max(), 200)
-    series.append(
-        Series("SR·DP = √(ln 10 / π)", curve_dp, SR_DP_GAUSSIAN / curve_dp, len(dimensions), True)
-    )
-    return PlotData(
+            yield (
+                {"r": float(r)},
+                {
+                    "gaussian": analysis_embedding("gaussian", dimension, sigma=sigma),
+                    "rff": analysis_embedding("rff", dimension, seed=int(rff_seed), scale=scale),
+                },
+            )
+
+    return sr_dp_scatter(
         "p1_sr_dp_scatter",
         "P1's draws: σ = 10^(2r−3), s = 100^r",
-        "distance preservation DP (fraction of the unit domain)",
-        "stable rank",
-        tuple(series),
-        xscale="log",
-        yscale="log",
-        metrics={"points": points, "sr_dp_theory": SR_DP_GAUSSIAN, **_products(points)},
+        dimensions,
+        draws,
+        num_draws,
+        progress,
     )
 
 
@@ -149,7 +122,7 @@ class P1ScatterResult:
                 rows.append(
                     (
                         version,
-                        FAMILY_LABELS[family],
+                        SCATTER_FAMILIES[family][0],
                         format_mean_std(mean_and_std(products), 3),
                         f"{min(dps):.4f} – {max(dps):.4f}",
                         f"{100 * near:.0f} %",
@@ -192,13 +165,3 @@ def run_p1_scatter(
         matched.guides,
     )
     return P1ScatterResult(settings, p1, matched)
-
-
-def _products(points: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    means, stds = {}, {}
-    for family in ("gaussian", "rff"):
-        values = [
-            p["stable_rank"] * p["distance_preservation"] for p in points if p["family"] == family
-        ]
-        means[family], stds[family] = mean_and_std(values)
-    return {"sr_dp_mean": means, "sr_dp_std": stds}

@@ -41,13 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument(
-        "source", nargs="?", help="built-in image name, image file, or 1D signal spec"
-    )
-    parser.add_argument("--signal", help="1D signal spec, e.g. camera:row=200 (same as SOURCE)")
-    parser.add_argument(
-        "--protocol", choices=list(PROTOCOLS), help="a paper's settings (default: none)"
-    )
+    add_signal_arguments(parser)
     groups = add_setting_flags(parser, exclude={"signal"})
     add_embedding_flags(groups["embedding"])
     run = groups["run"]
@@ -59,6 +53,27 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_log_flag(run)
     parser.set_defaults(handler=run_fit)
     return parser
+
+
+def add_signal_arguments(parser: argparse.ArgumentParser) -> None:
+    """``SOURCE`` (or ``--signal``) and ``--protocol``: what one fit of one signal starts
+    from (``fit`` and ``suggest``); :func:`given_signal` reads them back."""
+    parser.add_argument(
+        "source", nargs="?", help="built-in image name, image file, or 1D signal spec"
+    )
+    parser.add_argument("--signal", help="1D signal spec, e.g. camera:row=200 (same as SOURCE)")
+    parser.add_argument(
+        "--protocol", choices=list(PROTOCOLS), help="a paper's settings (default: none)"
+    )
+
+
+def given_signal(args: argparse.Namespace) -> dict[str, str]:
+    """``{"signal": ...}`` if SOURCE or ``--signal`` was given (once), else nothing."""
+    if args.source and args.signal and args.source != args.signal:
+        raise ValueError(
+            f"give the signal once: SOURCE {args.source!r} or --signal {args.signal!r}"
+        )
+    return {"signal": args.source or args.signal} if args.source or args.signal else {}
 
 
 def add_embedding_flags(group: Any, *, bandwidth: bool = True) -> None:
@@ -150,13 +165,7 @@ def take_suggestion_request(embedding: str, params: dict[str, Any]) -> tuple[dic
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the user gave explicitly, as :func:`~posenc.config.resolve_config`
     overrides."""
-    if args.source and args.signal and args.source != args.signal:
-        raise ValueError(
-            f"give the signal once: SOURCE {args.source!r} or --signal {args.signal!r}"
-        )
-    overrides = given_settings(args, exclude={"signal"})
-    if args.source or args.signal:
-        overrides["signal"] = args.source or args.signal
+    overrides = given_settings(args, exclude={"signal"}) | given_signal(args)
     params = embedding_parameters(args)
     if args.bandwidth is not None:
         params["bandwidth"] = args.bandwidth

@@ -6,9 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from posenc.cli.fit import add_embedding_flags, embedding_parameters, suggestion_line
+from posenc.cli.fit import (
+    add_embedding_flags,
+    add_signal_arguments,
+    embedding_parameters,
+    given_signal,
+    suggestion_line,
+)
 from posenc.cli.settings import FIT_EMBEDDING_HELP, add_setting_flags, given_settings
-from posenc.protocols import PROTOCOLS
 
 MANY_VALUES = False
 """``posenc suggest`` takes one value per embedding parameter (the bandwidth is searched)."""
@@ -39,13 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument(
-        "source", nargs="?", help="built-in image name, image file, or 1D signal spec"
-    )
-    parser.add_argument("--signal", help="1D signal spec, e.g. camera:row=200 (same as SOURCE)")
-    parser.add_argument(
-        "--protocol", choices=list(PROTOCOLS), help="a paper's settings (default: none)"
-    )
+    add_signal_arguments(parser)
     groups = add_setting_flags(parser, exclude={"signal", "embedding"})
     embedding = groups["embedding"]
     embedding.add_argument(
@@ -74,14 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def suggest_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (signal and embedding parameters included,
     the embeddings excluded), as :func:`~posenc.config.resolve_config` overrides."""
-    if args.source and args.signal and args.source != args.signal:
-        raise ValueError(
-            f"give the signal once: SOURCE {args.source!r} or --signal {args.signal!r}"
-        )
-    overrides = given_settings(args, exclude={"signal", "embedding"})
-    if args.source or args.signal:
-        overrides["signal"] = args.source or args.signal
-    return overrides
+    return given_settings(args, exclude={"signal", "embedding"}) | given_signal(args)
 
 
 def embedding_settings(names: list[str], params: dict[str, Any]) -> dict[str, dict[str, Any]]:
