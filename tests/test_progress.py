@@ -93,7 +93,7 @@ SWEEP = {
         "signals": ["camera"],
         "embeddings": ["gaussian"],
         "bandwidths": [0.05, 0.1, 0.2],
-        "models": ["mlp"],
+        "models": ["linear"],
     },
     "fit": {"size": 16, "steps": 30, "eval_every": 10, "last_k": 5, "width": 16},
     "embedding_params": {"num_centers": 16},

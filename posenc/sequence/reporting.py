@@ -345,8 +345,8 @@ def plot_comparison(
     for index, row in enumerate(rows):
         offsets = centres - 0.4 + width * (index + 0.5)
         means = np.array([row[f"{split}_{measure.key}_mean"] for split in splits])
-        stds = np.array([row[f"{split}_{measure.key}_std"] for split in splits])
-        stds = stds if row["seeds"] > 1 else None
+        spreads = np.array([row[f"{split}_{measure.key}_std"] for split in splits])
+        stds = spreads if row["seeds"] > 1 else None
         if measure.from_zero:
             below = None if stds is None else np.minimum(means, stds)  # measures are >= 0
             spread = None if stds is None else [below, stds]
