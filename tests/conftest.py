@@ -33,6 +33,20 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
+SMALL_IMAGE_SWEEP = {
+    "sweep": {
+        "signals": ["camera"],
+        "embeddings": ["gaussian", "rff", "basic"],
+        "models": ["mlp"],
+        "bandwidths": "auto:3",
+    },
+    "fit": {"size": 16, "steps": 8, "width": 8, "depth": 1, "eval_every": 4, "last_k": 2},
+    "embedding_params": {"num_centers": 16, "num_frequencies": 8},
+}
+"""A finished 2D sweep in seconds: two embeddings with different bandwidth parameters, and
+one embedding without a bandwidth."""
+
+
 @pytest.fixture(scope="session")
 def reported_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 2D sweep with its ``report.html``: Gaussian and RFF at three bandwidths
@@ -45,18 +59,7 @@ def reported_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from posenc.sweeps import run_sweep as run
     from posenc.sweeps.store import FAILED, RunRecord
 
-    spec = resolve_sweep(
-        {
-            "sweep": {
-                "signals": ["camera"],
-                "embeddings": ["gaussian", "rff", "basic"],
-                "models": ["mlp"],
-                "bandwidths": "auto:3",
-            },
-            "fit": {"size": 16, "steps": 8, "width": 8, "depth": 1, "eval_every": 4, "last_k": 2},
-            "embedding_params": {"num_centers": 16, "num_frequencies": 8},
-        }
-    )
+    spec = resolve_sweep(SMALL_IMAGE_SWEEP)
     folder = tmp_path_factory.mktemp("report") / "sweep"
     run(spec, folder, make_executor(), progress=False)
     config = spec.runs()[0].config

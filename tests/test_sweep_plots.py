@@ -23,6 +23,7 @@ from posenc.sweeps import (
     run_sweep,
 )
 from posenc.sweeps.executors import SequentialExecutor
+from tests.conftest import SMALL_IMAGE_SWEEP
 
 FIGURES = {
     "psnr_vs_bandwidth.png",
@@ -37,18 +38,7 @@ FIGURES = {
 def image_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 2D sweep: two embeddings with different bandwidth parameters, and one
     embedding without a bandwidth."""
-    spec = resolve_sweep(
-        {
-            "sweep": {
-                "signals": ["camera"],
-                "embeddings": ["gaussian", "rff", "basic"],
-                "models": ["mlp"],
-                "bandwidths": "auto:3",
-            },
-            "fit": {"size": 16, "steps": 8, "width": 8, "depth": 1, "eval_every": 4, "last_k": 2},
-            "embedding_params": {"num_centers": 16, "num_frequencies": 8},
-        }
-    )
+    spec = resolve_sweep(SMALL_IMAGE_SWEEP)
     folder = tmp_path_factory.mktemp("plots") / "sweep"
     run_sweep(spec, folder, make_executor(), progress=False)
     return folder
