@@ -88,14 +88,20 @@ def test_a_refusal_names_the_largest_part_and_the_flag_that_lowers_it() -> None:
 
 
 def test_planning_costs_nothing_whatever_the_sizes() -> None:
-    """Ten billion centres, a million-wide network, a 100000 x 100000 image: each refused
-    by the plan, from sizes alone, in well under a second's work and no allocation."""
+    """Ten billion centres (also as a separable model's 10^20-entry core), a million-wide
+    network, a 100000 x 100000 image: each refused by the plan, from sizes alone, in well
+    under a second's work and no allocation."""
     shape = SignalShape((100_000, 100_000), 3, load_bytes=0)
     for overrides, flag in (
         ({"embedding_params": {"num_centers": 10**10}}, "--num-centers"),
         ({"width": 10**6}, "--width"),
         ({"embedding": "rff", "embedding_params": {"num_frequencies": 10**9}}, "--num-frequencies"),
-    ):
+        (
+            {"model": "separable", "depth": 0,
+             "embedding_params": {"num_centers": 10**10, "compose": "separable"}},
+            "--num-centers",
+        ),
+    ):  # fmt: skip
         config = resolve_config(**overrides)
         with pytest.raises(ValueError, match=f"lower {flag}"):
             plan_fit(SignalShape((256, 256), 1), config)

@@ -27,6 +27,11 @@ ACTIVATION_COPIES = 3
 """Training-set activations held per hidden layer: forward value, its gradient, the mask."""
 ADAM_COPIES = 3
 """Copies of the parameters Adam adds: their gradient and its two moments."""
+EMBEDDING_COPIES = 4
+"""Chunks of embedded values alive while one chunk of the full grid is embedded: the
+features and the embedding's elementwise temporaries (distances, their transform, the
+concatenated parts; measured 2.5 to 4 chunks for the Gaussian, RFF, sinc and triangle
+embeddings and for SIREN's at 96 x 96 on the CPU)."""
 RUNTIME_BYTES = 128 * 2**20
 """What a fit's first kernels and their workspaces add to the process whatever its size
 (measured: about 80 MiB for an 8 x 8 image on the CPU)."""
@@ -121,14 +126,15 @@ def estimate_fit_memory(
       three training-set activations (``4 * weight`` and the grid activations for the
       separable model); the closed forms instead hold float64 copies and the SVD of the
       training matrix;
-    - evaluation: the full-grid prediction, a chunk of rows, and the stable rank's float64
-      copy of the training matrix and its Gram matrix.
+    - evaluation: the full-grid prediction, a chunk of rows with the embedding's
+      temporaries (:data:`EMBEDDING_COPIES`), and the stable rank's float64 copy of the
+      training matrix and its Gram matrix.
     """
     item = config.torch_dtype.itemsize
     n_train, n_test = counts
     size = "--size" if shape.ndim > 1 else "a shorter signal"
     smaller_file = "--size or a smaller image" if shape.ndim > 1 else size
-    grown = _size_flags(embedding)
+    grown = size_flags(embedding)
     embedding_flags = " or ".join(grown) or "the embedding"
     points = shape.num_points
     signal = (
@@ -158,7 +164,7 @@ def estimate_fit_memory(
         )
         prediction = points * shape.channels * (item + 4)
         chunk = min(PREDICTION_CHUNK, points) * (config.width + shape.channels) * item * 2
-        chunk += PREDICTION_CHUNK_ELEMENTS * item
+        chunk += EMBEDDING_COPIES * PREDICTION_CHUNK_ELEMENTS * item
         phases.append(
             MemoryPart("evaluation", prediction + chunk + metrics, f"{embedding_flags} or {size}")
         )
@@ -233,7 +239,7 @@ def _training(
     return MemoryPart("training", optimizer + activations, lower)
 
 
-def _size_flags(embedding: Embedding) -> list[str]:
+def size_flags(embedding: Embedding) -> list[str]:
     """The embedding's size parameters as flags (``--num-centers``)."""
     declared = embedding.parameter_names()
     return ["--" + name.replace("_", "-") for name in SIZE_PARAMETERS if name in declared]

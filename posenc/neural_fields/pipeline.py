@@ -59,6 +59,7 @@ from posenc.neural_fields.memory import (
     available_bytes,
     check_memory,
     estimate_fit_memory,
+    size_flags,
 )
 from posenc.neural_fields.models import build_model
 from posenc.neural_fields.result import FitResult, TrainingHistory, mse, psnr
@@ -265,8 +266,17 @@ def count_model_parameters(
     """Parameters of :func:`build_config_model`'s model, and of its first weight (the one
     the embedding feeds), built on the meta device: no memory, at any size."""
     in_features = embedding.factor_dim if embedding.separable else embedding.out_dim
-    return _parameter_counts(config.model, in_features, signal.channels, config.depth,
-                             config.width, signal.ndim)  # fmt: skip
+    try:
+        return _parameter_counts(config.model, in_features, signal.channels, config.depth,
+                                 config.width, signal.ndim)  # fmt: skip
+    except RuntimeError as error:
+        if "overflow" not in str(error):
+            raise
+        flags = " or ".join([*size_flags(embedding), "--width"])
+        raise ValueError(
+            f"a {config.model} model on {in_features} embedding features has more than "
+            f"2**63 parameters: lower {flags}"
+        ) from error
 
 
 @functools.lru_cache(maxsize=256)
