@@ -7,16 +7,15 @@ The sweep (:data:`SWEEP`): the 64 x 64 camera image, Gaussian, RFF and triangle 
 at six ``auto`` bandwidths each, a 3 x 128 MLP, 300 Adam steps; 18 fits trained in three
 batches, 7.4 CPU-minutes measured (about four minutes on two idle cores). The page is
 written with ``posenc report``, opened in Debian's Chromium (``apt-get install chromium``;
-Playwright drives it, as in ``tests/test_report_browser.py``) with no network, and shot
-after a click on the run with the best test PSNR, so the run panel shows its
-reconstruction beside the ground truth.
+Playwright drives it through :mod:`posenc.report_page.headless`, as in the browser tests)
+with no network, and shot after a click on the run with the best test PSNR, so the run
+panel shows its reconstruction beside the ground truth.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # draw with this checkout's posenc, installed or not
 
+from posenc.report_page.headless import chromium_path, offline_chromium  # noqa: E402
 from posenc.report_page.sweep import PLOT_IDS, write_sweep_report  # noqa: E402
 from posenc.sweeps import load_points, make_executor, resolve_sweep, run_sweep  # noqa: E402
 from posenc.sweeps.keys import runs_key  # noqa: E402
@@ -38,34 +38,18 @@ SWEEP = {
     },
     "fit": {"size": 64, "steps": 300},
 }
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1500, "height": 950}
+WINDOW = (1500, 950)
 
 
 def screenshot(folder: Path, out: Path, chromium: str) -> Path:
     """Write ``folder``'s report page, click its best run's point, save the view to ``out``."""
-    from playwright.sync_api import sync_playwright
-
     page_path = write_sweep_report(folder)
     best = max(load_points(folder), key=lambda point: point.test_psnr)
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=chromium, headless=True, args=FLAGS, viewport=VIEWPORT
-        )
-        context.route(
-            "**/*", lambda r: r.continue_() if r.request.url[:5] == "file:" else r.abort()
-        )
-        page = context.new_page()
-        page.goto(page_path.resolve().as_uri())
+    with (
+        tempfile.TemporaryDirectory() as profile,
+        offline_chromium(Path(profile), WINDOW, chromium) as browser,
+    ):
+        page = browser.open(page_path)
         points = page.locator(f"#{PLOT_IDS[0]} path.point")
         points.first.wait_for()
         for index in range(points.count()):  # hover each point until the best one's label shows
@@ -79,16 +63,7 @@ def screenshot(folder: Path, out: Path, chromium: str) -> Path:
                 break
         page.wait_for_timeout(300)
         page.screenshot(path=str(out))
-        context.close()
     return out
-
-
-def _offline(route: Any) -> None:
-    """Let the page load itself; refuse anything else (the page must need no network)."""
-    if route.request.url.startswith("file:"):
-        route.continue_()
-    else:
-        route.abort()
 
 
 def main() -> None:
@@ -101,7 +76,7 @@ def main() -> None:
         "another sweep's folder, which is shown as it is (default runs/report-page-sweep)",
     )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "report_page.png")
-    parser.add_argument("--chromium", default=shutil.which("chromium"), help="the browser")
+    parser.add_argument("--chromium", default=chromium_path(), help="the browser")
     args = parser.parse_args()
     if args.chromium is None:
         parser.error("Chromium not found: apt-get install chromium, or give --chromium PATH")

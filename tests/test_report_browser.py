@@ -1,10 +1,9 @@
 """The report pages in a real browser: headless Chromium driven by Playwright.
 
-Chromium is Debian's (``apt-get install chromium``; ``POSENC_CHROMIUM`` names another
-binary). Where it or Playwright is missing these tests are skipped with the reason, unless
+The browser is :func:`posenc.report_page.headless.offline_chromium`'s: a fresh profile, no
+network, every refused request recorded, so a page that needs the network fails. Where
+Chromium or Playwright is missing these tests are skipped with the reason, unless
 ``POSENC_REQUIRE_BROWSER=1`` (set by ``.ci/run``, which installs both), where they fail.
-The browser runs with a fresh profile and every network feature off; the test refuses any
-request that is not for the page itself, so a page that needs the network fails.
 """
 
 from __future__ import annotations
@@ -14,9 +13,7 @@ import json
 import math
 import os
 import re
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +22,11 @@ import pytest
 from posenc.cli.main import main
 from posenc.neural_fields import FitConfig, fit, load_config_signal, save_fit
 from posenc.report_page.document import file_data_uri
+from posenc.report_page.headless import OfflineBrowser, chromium_path, offline_chromium
 from posenc.sweeps import ResultStore
 from posenc.sweeps.store import FINISHED
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PLOTS = ("psnr-vs-stable-rank", "psnr-vs-dp", "psnr-vs-bandwidth")
-
-
-def chromium_path() -> str | None:
-    """``POSENC_CHROMIUM``, else the ``chromium`` on the PATH; ``None`` if it is no file."""
-    path = os.environ.get("POSENC_CHROMIUM") or shutil.which("chromium")
-    return path if path and Path(path).is_file() else None
 
 
 def missing_browser() -> str | None:
@@ -56,54 +38,16 @@ def missing_browser() -> str | None:
     return None
 
 
-@dataclass
-class Browser:
-    """One headless Chromium with a fresh profile; :meth:`open` loads a page and records its
-    console errors, uncaught exceptions and refused network requests."""
-
-    context: Any
-    errors: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-
-    def open(self, path: Path) -> Any:
-        self.errors.clear()
-        self.refused.clear()
-        page = self.context.new_page()
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.goto(path.resolve().as_uri(), wait_until="load")
-        return page
-
-    def route(self, route: Any) -> None:
-        url = route.request.url
-        if url.startswith(("file:", "data:")):
-            route.continue_()
-        else:
-            self.refused.append(url)
-            route.abort()
-
-
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfflineBrowser]:
     reason = missing_browser()
     if reason is not None:
         if os.environ.get("POSENC_REQUIRE_BROWSER") == "1":
             pytest.fail(f"POSENC_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path_factory.mktemp("chromium-profile"),
-            executable_path=chromium_path(),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 900},
-        )
-        harness = Browser(context)
-        context.route("**/*", harness.route)
-        yield harness
-        context.close()
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with offline_chromium(profile, (1400, 900)) as opened:
+        yield opened
 
 
 def finished_rows(folder: Path) -> dict[str, dict[str, Any]]:
@@ -112,7 +56,7 @@ def finished_rows(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_sweep_page_loads_offline_without_console_errors(
-    browser: Browser, reported_sweep: Path
+    browser: OfflineBrowser, reported_sweep: Path
 ) -> None:
     page = browser.open(reported_sweep / "report.html")
     page.wait_for_selector(f"#{PLOTS[-1]} path.point")
@@ -121,7 +65,9 @@ def test_sweep_page_loads_offline_without_console_errors(
     assert browser.refused == []
 
 
-def test_each_plot_holds_one_point_per_finished_run(browser: Browser, reported_sweep: Path) -> None:
+def test_each_plot_holds_one_point_per_finished_run(
+    browser: OfflineBrowser, reported_sweep: Path
+) -> None:
     rows = finished_rows(reported_sweep)
     page = browser.open(reported_sweep / "report.html")
     page.wait_for_selector(f"#{PLOTS[-1]} path.point")
@@ -137,7 +83,7 @@ def test_each_plot_holds_one_point_per_finished_run(browser: Browser, reported_s
 
 
 def test_clicking_a_point_shows_that_runs_reconstruction(
-    browser: Browser, reported_sweep: Path
+    browser: OfflineBrowser, reported_sweep: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -179,7 +125,7 @@ def test_clicking_a_point_shows_that_runs_reconstruction(
 
 
 def test_run_table_sorts_by_a_column_and_a_row_shows_its_run(
-    browser: Browser, reported_sweep: Path
+    browser: OfflineBrowser, reported_sweep: Path
 ) -> None:
     rows = finished_rows(reported_sweep)
     page = browser.open(reported_sweep / "report.html")
@@ -204,7 +150,7 @@ def test_run_table_sorts_by_a_column_and_a_row_shows_its_run(
 
 
 def test_fit_and_comparison_pages_load_without_console_errors(
-    browser: Browser, tmp_path: Path
+    browser: OfflineBrowser, tmp_path: Path
 ) -> None:
     config = FitConfig(size=16, steps=6, width=8, depth=1, eval_every=3, last_k=2)
     folder = save_fit(fit(load_config_signal(config), config), tmp_path / "fit")
