@@ -62,6 +62,8 @@ P3_TABLE: dict[str, dict[str, tuple[float, float]]] = {
 NATURAL_IMAGES = ("astronaut", "camera", "chelsea", "coffee", "rocket", "coins", "moon", "brick")
 """scikit-image's photographs (no synthetic images, no micrographs)."""
 KINDS = ("natural", "text")
+PANELS_PER_ROW = 5
+"""Reconstructions side by side in the figure (the target first, then each mapping)."""
 UNSCALED = {"LogF": "LogF unscaled", "RFF": "RFF unscaled"}
 """Labels of the mappings at P3's unscaled bandwidths (added at other sizes)."""
 
@@ -226,23 +228,28 @@ class P3TableResult:
         np.atleast_1d(axes)[-1].set_xticks(x, mappings, rotation=60, ha="right", fontsize=6)
 
     def _reconstructions(self, subfigure: Any) -> None:
+        """Per kind, the target and each mapping's reconstruction in rows of
+        :data:`PANELS_PER_ROW`, each titled with its name (split at spaces) and test PSNR."""
         shown = [kind for kind in KINDS if kind in self.targets]
         if not shown:
             return
         mappings = self.mappings
-        axes = np.asarray(subfigure.subplots(len(shown), len(mappings) + 1)).reshape(
-            len(shown), len(mappings) + 1
+        rows_per_kind = -(-(len(mappings) + 1) // PANELS_PER_ROW)
+        axes = np.asarray(subfigure.subplots(len(shown) * rows_per_kind, PANELS_PER_ROW)).reshape(
+            len(shown), rows_per_kind * PANELS_PER_ROW
         )
-        for row, kind in zip(axes, shown, strict=True):
-            _show(row[0], self.targets[kind])
-            row[0].set_title(f"{self.images(kind)[0]}", fontsize=6)
-            for panel, mapping in zip(row[1:], mappings, strict=True):
+        for panels, kind in zip(axes, shown, strict=True):
+            for panel in panels:
+                panel.set_axis_off()
+            _show(panels[0], self.targets[kind])
+            panels[0].set_title(f"{kind}:\n{self.images(kind)[0]}", fontsize=6)
+            for panel, mapping in zip(panels[1:], mappings, strict=False):
                 image = self.examples.get((kind, mapping))
                 if image is not None:
                     _show(panel, image)
                 psnr = self.values(kind, mapping)[0]
-                panel.set_title(f"{mapping}\n{psnr:.1f} dB", fontsize=5)
-                panel.set_axis_off()
+                name = mapping.replace(" ", "\n")
+                panel.set_title(f"{name}\n{psnr:.1f} dB", fontsize=5)
 
     def to_dict(self) -> dict[str, Any]:
         """Settings, the summary beside P3's, and every fit."""
