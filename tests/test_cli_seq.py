@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 import torch
@@ -381,3 +382,23 @@ def test_compare_table_checks_every_variant_folder_before_training(capsys, tmp_p
     error = _main_error(capsys, [*command, "--out", str(out)])
     assert "holds a run with a different configuration" in error
     assert sorted(p.name for p in out.iterdir()) == ["5-variables"]
+
+
+def test_seq_overview_names_every_action_that_the_full_parser_has(capsys):
+    """``posenc seq --help`` is drawn without the full parser (so without torch): it must
+    list the full parser's actions, and ``posenc seq`` alone prints it as a usage error."""
+    import argparse
+
+    from posenc.cli.seq_actions import build_parser
+
+    subparsers = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    assert main(["seq", "--help"]) == 0
+    overview = capsys.readouterr().out
+    listed = re.findall(r"^    (\w+) ", overview, flags=re.MULTILINE)
+    assert listed == list(subparsers.choices)
+    assert main(["seq"]) == 2
+    assert capsys.readouterr().err == overview

@@ -124,7 +124,8 @@ def test_every_module_imports_on_its_own() -> None:
 
 
 @pytest.mark.parametrize(
-    "arguments", [["--help"], ["fit", "--help"], ["sweep", "--help"], ["--version"]]
+    "arguments",
+    [["--help"], ["fit", "--help"], ["sweep", "--help"], ["seq", "--help"], ["--version"]],
 )
 def test_help_does_not_import_torch(arguments: list[str]) -> None:
     script = (

@@ -55,10 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((token for token in argv if not token.startswith("-")), None)
-    if getattr(_command_module(command), "PARSES_OWN_ARGUMENTS", False):
+    module = _command_module(command)
+    computes = True
+    if getattr(module, "PARSES_OWN_ARGUMENTS", False):
         start = argv.index(str(command)) + 1
         args = parser.parse_args(argv[:start])
         args.arguments = argv[start:]
+        computes = module.computes(args.arguments)  # type: ignore[union-attr]
     else:
         try:
             argv, options = _embedding_options(parser, argv, command)
@@ -70,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return USER_ERROR_EXIT
-    if args.command in COMPUTING_COMMANDS:
+    if args.command in COMPUTING_COMMANDS and computes:
         use_usable_cores()
     try:
         return args.handler(args)

@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from posenc.cli.params import parse_key_values
-from posenc.cli.seq import DESCRIPTION
+from posenc.cli.seq import ACTIONS, DESCRIPTION
 from posenc.cli.settings import add_log_flag
 from posenc.files import check_output_folder, default_output_folder, staged_folder, write_json
 from posenc.sequence import experiments, tables
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     epilog = _task_parameters_help()
     train = actions.add_parser(
         "train",
-        help="train one model, write a run folder",
+        help=ACTIONS["train"],
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = actions.add_parser(
         "compare",
-        help="several encodings x seeds, tables and plots",
+        help=ACTIONS["compare"],
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.set_defaults(handler=run_compare)
 
-    analyze = actions.add_parser("analyze", help="stable rank and DP of position tables")
+    analyze = actions.add_parser("analyze", help=ACTIONS["analyze"])
     analyze.add_argument("--pe", nargs="*", default=[], help="fixed or freshly initialised")
     analyze.add_argument("--run", nargs="*", type=Path, default=[], help="trained run folders")
     analyze.add_argument("--length", type=int, default=512, help="positions (512)")
