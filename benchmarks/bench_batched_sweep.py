@@ -16,7 +16,8 @@ P1's 2000 steps, (not with --quick) P1's 1D protocol itself (10000 centres, 2000
 memory-bound: every step streams the 16 embedded matrices, so batching saves only the
 per-step overheads), and the 2D sweep of ``posenc sweep camera`` with fit's defaults (the
 256 x 256 image, a 3 x 128 MLP, 256 centres per axis) over the 12 ``auto`` sigmas, whose
-first layer is the ``lookup`` form in both (30 steps with --quick, else fit's 300).
+first layer is the ``lookup`` form in both (30 steps with --quick, 100 by default, fit's 300
+with --full).
 
 Run from the repository root (or through ``benchmarks/run_all.py``)::
 
@@ -48,9 +49,13 @@ TEST_FIELDS = ("test_psnr", "heldout_psnr", "test_psnr_last")
 TRAIN_FIELDS = ("train_psnr", "train_psnr_last")
 TEST_TOLERANCE_DB = 0.01
 """Batched and one-by-one fits run the same arithmetic in other kernels (a batched product
-instead of single ones), so they agree to rounding, which Adam carries along the steps: on
-the CPU to about 1e-5 dB, on a GPU to about 1e-3 dB. A memorising fit's train PSNR (above
-100 dB: an error near float32's resolution) is rounding itself and has no target."""
+instead of single ones), so they agree to rounding, which Adam carries along the steps: for
+linear fits on the CPU to about 1e-5 dB, on a GPU to about 1e-3 dB. A memorising fit's train
+PSNR (above 100 dB: an error near float32's resolution) is rounding itself and has no
+target. Training an MLP amplifies rounding differences step by step, so its PSNRs have no
+target either: one fit of the image case (sigma 0.00685, one thread) through the written-out
+step and through autograd differed by 1e-6 dB after 10 steps, 0.003 dB after 50 and 0.07 dB
+after 150."""
 CASES: dict[str, tuple[str | None, dict[str, Any], tuple[float, ...], int]] = {
     # name: (protocol, overrides, sigmas, repeats; the best of the repeats is reported)
     "row sweep, 256 centres, 300 steps": (None, ROW, ROW_SIGMAS, 5),
@@ -62,6 +67,9 @@ QUICK_CASES = ("row sweep, 256 centres, 300 steps", "image sweep, 3 x 128 MLP, 1
 QUICK_REPEATS = 2
 """Most repeats of a case with --quick (which must finish in about a minute)."""
 QUICK_IMAGE_STEPS = {"steps": 30, "eval_every": 10, "last_k": 10}
+DEFAULT_IMAGE_STEPS = {"steps": 100, "eval_every": 50, "last_k": 10}
+"""The image case's steps by default (fit's 300 with --full), so that ``run_all.py`` stays
+under 15 minutes on two cores."""
 
 
 def sweep_configs(
@@ -119,6 +127,7 @@ def measure(case: str, configs: list[FitConfig], repeat: int) -> dict[str, Any]:
         "first_layer": sorted({result.first_layer for result in batched}),
         "device": configs[0].device,
         "batched_in_sweeps": batching_pays(configs[0]),
+        "trains_mlp": configs[0].model != "linear" and configs[0].depth > 0,
     }
 
 
@@ -129,8 +138,8 @@ def largest_difference(pairs: list[tuple[FitResult, FitResult]], fields: tuple[s
 
 def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
     """Rows per case: end-to-end and training-only ratios of the fits one by one over the
-    batched sweep, and the largest PSNR difference between the two (``full`` adds nothing:
-    every case already runs its whole step count)."""
+    batched sweep, and the largest PSNR difference between the two (``full``: the image
+    case at fit's 300 steps)."""
     warm = sweep_configs(None, ROW | {"steps": 5}, ROW_SIGMAS[:2], device)
     fit_batched(load_config_signal(warm[0]), warm)  # first-call costs out of the timings
     fit(load_config_signal(warm[0]), warm[0])
@@ -139,7 +148,8 @@ def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
         protocol, overrides, sigmas, repeat = CASES[name]
         if quick:
             repeat = min(repeat, QUICK_REPEATS)
-            overrides = overrides | (QUICK_IMAGE_STEPS if sigmas is IMAGE_SIGMAS else {})
+        if sigmas is IMAGE_SIGMAS and not full:
+            overrides = overrides | (QUICK_IMAGE_STEPS if quick else DEFAULT_IMAGE_STEPS)
         configs = sweep_configs(protocol, overrides, sigmas, device)
         rows += case_rows(measure(name, configs, repeat))
     return rows
@@ -173,17 +183,34 @@ def case_rows(measured: dict[str, Any]) -> list[dict[str, Any]]:
             "x",
             note=times + "; sweeps fit these one by one (batching_pays)",
         )
+    difference = measured["max_test_difference_db"]
+    if measured["trains_mlp"]:  # rounding grows along an MLP's steps: no target
+        agreement = harness.row(
+            "batched_sweep",
+            case,
+            "max test PSNR difference",
+            difference,
+            "dB",
+            note=best + f"; rounding amplified over {measured['steps']} MLP steps",
+        )
+    else:
+        agreement = harness.row(
+            "batched_sweep",
+            case,
+            "max test PSNR difference",
+            difference,
+            "dB",
+            f"<= {TEST_TOLERANCE_DB}",
+            difference <= TEST_TOLERANCE_DB,
+            best,
+        )
     return [
         speed_up,
         harness.row(
             "batched_sweep", case, "training-loop speed-up", measured["train_ratio"], "x",
             note=f"{measured['baseline_train_s']:.2f} s against {measured['posenc_train_s']:.2f} s",
         ),
-        harness.row(
-            "batched_sweep", case, "max test PSNR difference", measured["max_test_difference_db"],
-            "dB", f"<= {TEST_TOLERANCE_DB}",
-            measured["max_test_difference_db"] <= TEST_TOLERANCE_DB, best,
-        ),
+        agreement,
         harness.row(
             "batched_sweep", case, "max train PSNR difference",
             measured["max_train_difference_db"], "dB",
