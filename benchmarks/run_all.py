@@ -5,7 +5,7 @@ Each ``benchmarks/bench_*.py`` module is imported and its ``run(quick, device)``
 ``full=`` too where its ``run`` takes it); the rows of all of them are printed as one table
 and written as JSON (with the environment: versions, threads, device, load average) and CSV
 into ``--out`` (default ``runs/benchmarks``), rewritten after each benchmark. Modes:
-``--quick`` (CI, about a minute on two cores), default (a few minutes; the papers' shapes
+``--quick`` (CI, about two minutes on two cores), default (about 11 minutes; the papers' shapes
 with few steps), ``--full`` (the papers' step counts: hours on a CPU).
 """
 
