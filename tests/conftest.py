@@ -13,6 +13,26 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_python(
+    script: str, *arguments: str, threads: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c SCRIPT ARGUMENTS`` in a fresh interpreter on this checkout (with
+    ``threads`` OpenMP threads if given): for what a test process that has run other tests
+    cannot show, such as which modules an import loads, or a process's memory peak (other
+    tests' threads allocate and free in the same process)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), MPLBACKEND="Agg")
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return subprocess.run(
+        [sys.executable, "-c", script, *arguments],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 @pytest.fixture
 def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``python -m posenc ARGS`` in a subprocess; return the completed process."""

@@ -4,9 +4,6 @@ fit, and it is made before anything large exists."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,7 +12,7 @@ from posenc.data import SignalShape
 from posenc.neural_fields import plan_fit
 from posenc.neural_fields.batched import batch_memory
 from posenc.neural_fields.memory import MemoryEstimate, MemoryPart, check_memory
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_python
 
 MEASURE = """
 import json, sys
@@ -54,15 +51,7 @@ print(json.dumps([plan.estimated_bytes, result.peak_memory_bytes, plan.first_lay
 def test_the_estimate_bounds_the_measured_peak_of_a_fresh_process(overrides, form) -> None:
     """Each fit in a process of its own, so that its peak is all its own (memory freed by
     earlier work in the same process would hide it)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1")
-    completed = subprocess.run(
-        [sys.executable, "-c", MEASURE, json.dumps(overrides)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    completed = run_python(MEASURE, json.dumps(overrides), threads=1)
     assert completed.returncode == 0, completed.stderr
     estimate, peak, planned = json.loads(completed.stdout.splitlines()[-1])
     assert planned == form

@@ -4,12 +4,11 @@ and the command line's help answers without the numerical stack."""
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_python
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = REPO_ROOT / "posenc"
@@ -141,15 +140,3 @@ def test_help_does_not_import_torch(arguments: list[str]) -> None:
     result = run_python(script, *arguments)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "usage:" in result.stdout or "posenc" in result.stdout
-
-
-def run_python(script: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), MPLBACKEND="Agg")
-    return subprocess.run(
-        [sys.executable, "-c", script, *arguments],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )

@@ -15,9 +15,9 @@ from posenc.data import make_split
 from posenc.neural_fields import build_model, fit, psnr, resolve_config
 from posenc.neural_fields.embedded import FlatProblem
 from posenc.neural_fields.fitting import make_adam
-from posenc.neural_fields.memory import PeakMemory
 from posenc.neural_fields.pipeline import build_embedding, load_config_signal
 from posenc.neural_fields.step import MLPStep, train_step
+from tests.conftest import run_python
 
 
 def small_problem(first_layer: str, dtype: str = "float64", size: int = 40) -> FlatProblem:
@@ -179,31 +179,45 @@ def test_adam_is_the_fused_kernel_with_the_configured_settings() -> None:
     assert optimizer.defaults["lr"] == 0.02 and optimizer.defaults["weight_decay"] == 0.5
 
 
+FIT_MEMORY = """
+import json
+from posenc.neural_fields import fit, load_config_signal, resolve_config
+# 128 x 128 training pixels x 2 x 512 centres, float32: a 64 MiB dense training matrix
+config = resolve_config(
+    size=256, steps=2, depth=1, width=4, first_layer="dense",
+    embedding_params={"sigma": 0.004, "num_centers": 512},
+)
+result = fit(load_config_signal(config), config)
+print(json.dumps([result.embedded_matrix_bytes, result.peak_memory_bytes, result.metrics()]))
+"""
+
+
 def test_fit_reports_peak_memory_beside_the_embedded_matrix() -> None:
-    # 128 x 128 training pixels x 2 x 512 centres, float32: a 64 MiB dense training matrix
-    config = resolve_config(
-        size=256,
-        steps=2,
-        depth=1,
-        width=4,
-        first_layer="dense",
-        embedding_params={"sigma": 0.004, "num_centers": 512},
-    )
-    result = fit(load_config_signal(config), config)
-    assert result.embedded_matrix_bytes == 128 * 128 * 1024 * 4
-    assert result.peak_memory_bytes is not None
-    assert result.peak_memory_bytes >= result.embedded_matrix_bytes
-    record = result.metrics()
+    """In a fresh process: the peak is the process's, which other tests' threads would
+    move."""
+    completed = run_python(FIT_MEMORY)
+    assert completed.returncode == 0, completed.stderr
+    matrix_bytes, peak_bytes, record = json.loads(completed.stdout.splitlines()[-1])
+    assert matrix_bytes == 128 * 128 * 1024 * 4
+    assert peak_bytes is not None and peak_bytes >= matrix_bytes
     assert record["first_layer"] == "dense"
-    assert record["memory"]["peak_bytes"] == result.peak_memory_bytes
-    assert record["memory"]["embedded_matrix_bytes"] == result.embedded_matrix_bytes
+    assert record["memory"]["peak_bytes"] == peak_bytes
+    assert record["memory"]["embedded_matrix_bytes"] == matrix_bytes
+
+
+PEAK_OF_A_BLOCK = """
+import torch
+from posenc.neural_fields.memory import PeakMemory
+peak = PeakMemory(torch.device("cpu"))
+peak.start()
+# 128 MiB, touched: above the largest size the C allocator serves from freed memory
+block = torch.ones(128 * 2**20 // 4)
+print(peak.stop())
+"""
 
 
 def test_peak_memory_sees_an_allocation_inside_the_block() -> None:
-    peak = PeakMemory(torch.device("cpu"))
-    peak.start()
-    # 128 MiB, touched: above the largest size the C allocator serves from freed memory
-    block = torch.ones(128 * 2**20 // 4)
-    measured = peak.stop()
-    del block
-    assert measured is not None and measured >= 120 * 2**20
+    """In a fresh process, where no other thread frees memory during the block."""
+    completed = run_python(PEAK_OF_A_BLOCK)
+    assert completed.returncode == 0, completed.stderr
+    assert int(completed.stdout.split()[-1]) >= 120 * 2**20
