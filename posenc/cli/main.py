@@ -57,11 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((token for token in argv if not token.startswith("-")), None)
     module = _command_module(command)
     computes = True
-    if getattr(module, "PARSES_OWN_ARGUMENTS", False):
+    if module is not None and getattr(module, "PARSES_OWN_ARGUMENTS", False):
         start = argv.index(str(command)) + 1
         args = parser.parse_args(argv[:start])
         args.arguments = argv[start:]
-        computes = module.computes(args.arguments)  # type: ignore[union-attr]
+        computes = module.computes(args.arguments)
     else:
         try:
             argv, options = _embedding_options(parser, argv, command)
