@@ -124,20 +124,24 @@ def test_compact_rows_give_the_dense_inner_products(name: str, params: dict) -> 
             np.testing.assert_allclose(gram[inner, inner], expected[inner, inner], atol=1e-6)
 
 
-def test_reference_error_of_a_line_is_zero_and_of_a_parabola_is_known() -> None:
+def test_reference_error_of_a_cubic_is_zero_and_of_a_quartic_is_known() -> None:
     n = 65  # every held-out sample lies between two training samples, at both rates
     x = np.arange(n) / n
-    line = Signal(torch.tensor(0.2 + 0.5 * x, dtype=torch.float32)[:, None], "line", {})
+    cubic = Signal(torch.tensor(0.2 + 0.5 * x - 0.4 * x**3, dtype=torch.float32)[:, None], "c", {})
     split = make_split((n,), "all")
-    heldout = held_out_points(line, split)
-    assert heldout.reference_mse == pytest.approx(0.0, abs=1e-12)
+    heldout = held_out_points(cubic, split)
+    assert heldout.reference_mse < 1e-14  # float32 rounding of the samples only
+    truth = cubic.flat_values().double().numpy()[split.heldout.numpy()]
+    np.testing.assert_allclose(heldout.reference, truth, atol=1e-7)
     assert heldout.num_test == n and len(heldout.test_train_positions) == n // 2 + 1
-    curve = Signal(torch.tensor(x**2, dtype=torch.float64).float()[:, None], "parabola", {})
-    estimate = held_out_points(curve, split).reference_mse
-    # linear interpolation of x^2 over spacing d errs by d^2/4 at the midpoint; at twice the
-    # training spacing (4/n) the coarse estimate is ((4/n)^2/4)^2
-    coarse = ((4 / n) ** 2 / 4) ** 2
-    assert estimate == pytest.approx(FINE_SCALE_RATIO[1] * coarse, rel=0.05)
+    quartic = Signal(torch.tensor(x**4, dtype=torch.float32)[:, None], "quartic", {})
+    estimate = held_out_points(quartic, split).reference_mse
+    # the four-point Lagrange error of x^4 at a point p is prod_m (p - x_m) (the fourth
+    # derivative over 4! is 1): halfway between the middle nodes (9/16) d^4, and with the
+    # stencil shifted at either end of the coarse grid (spacing d = 4/n, 16 points) 15/16 d^4
+    d = 4 / n
+    coarse = ((9 / 16 * d**4) ** 2 * 14 + (15 / 16 * d**4) ** 2 * 2) / 16
+    assert estimate == pytest.approx(FINE_SCALE_RATIO[1] * coarse, rel=1e-3)
 
 
 def test_suggestion_is_the_best_of_its_curve_and_carries_its_config() -> None:

@@ -18,7 +18,7 @@ with the curve it came from (:class:`Suggestion`). Two models make that possible
   preconditioned descent and its renormalisation late in training; for the minimum-norm
   closed form, the exact solution;
 - **the signal between the samples** (:mod:`posenc.oracle.heldout`): the fit's error at
-  held-out points as its distance from the multilinear interpolant of the training grid
+  held-out points as its distance from the cubic interpolant of the training grid
   plus that interpolant's error, estimated at half the sampling rate.
 
 Rows of an embedding are formed in a compact exact form (:mod:`posenc.oracle.features`), so

@@ -22,7 +22,7 @@ per-axis feature maps ``f(u)``, and two fits reduce to one-dimensional ones:
   more gradually than the model, and where the model's curve is flat the network's still
   rises, so the suggestion takes the smoothest candidate within a margin of the best
   (:data:`posenc.oracle.search.NETWORK_TOLERANCE_DB`); and the network can beat the
-  multilinear interpolant the held-out error is measured from, which the predicted PSNR
+  cubic interpolant the held-out error is measured from, which the predicted PSNR
   cannot show (``docs/validate_oracle.py`` gives the numbers).
 
 Each axis's operator takes Adam's preconditioner and effective time from the training grid's

@@ -4,24 +4,29 @@ A fit's test error has two parts: at test points that are training points (the `
 split tests on every sample) it is the fit's training error, which a model of the fit
 predicts; at held-out points it compares the fit with values nobody may look at. There the
 oracle writes the fit's error as its distance from a **reference interpolant** ``mu`` (the
-multilinear interpolation of the training grid) plus the reference's own error:
+cubic interpolation of the training grid, :func:`cubic`) plus the reference's own error:
 
     E[(f - y)^2] = (f - mu)^2 + E[(mu - y)^2] + 2 E[(f - mu)(mu - y)],
 
 dropping the cross term (zero on average when ``mu`` is the best guess of ``y`` the
-training samples allow). The first term is computed; the second is estimated from the
+training samples allow). The reference must be a good guess for that: against the linear
+interpolant, fits that follow a signal's curvature between samples (wide bases on smooth or
+textured rows) differ from the reference where they are right, and the oracle preferred too
+narrow a basis; a cubic follows curvature (on the 60 validation cases of P1's 1D protocol,
+choosing among the sweep's own bandwidths, the worst gap fell from 3.2 to 1.2 dB and the rows
+above 0.5 dB from 16 to 7). The first term is computed; the second is estimated from the
 training samples by interpolating at half the sampling rate: every other training sample
 (per axis) predicts the training samples that sit, relative to that coarser grid, where the
 held-out points sit relative to the training grid. The coarse error is ``E(2h)``; the fine
 error ``E(h)`` is taken as :data:`FINE_SCALE_RATIO` times it. That ratio is a property of
 the signal between the training samples, which the training samples cannot show: natural
-photographs are smoother at the pixel scale than a self-similar (power-law) spectrum says
-(the ratio would then be about 1/2), and no statistic of the training samples we tried (the
-same ratio one scale up, the kurtosis and sparsity of their differences, their curvature)
-predicts a row's ratio better than a constant under leave-one-image-out cross-validation.
-The constants are medians over 14 scikit-image photographs that the validation does not use
-(210 rows: 0.37, the middle 80% of rows from 0.20 to 0.64; 14 images at 256 x 256, at the
-centres of the training grid's cells: 0.32). A row's predicted PSNR therefore carries about
+photographs are smoother at the pixel scale than a self-similar (power-law) spectrum says,
+and no statistic of the training samples we tried (the same ratio one scale up, the
+kurtosis and sparsity of their differences, their curvature) predicts a row's ratio better
+than a constant under leave-one-image-out cross-validation. The constants are medians over
+scikit-image photographs that the validation does not use (``docs/calibrate_oracle.py``:
+210 rows of 14 photographs, 0.32, the middle 80% of rows from 0.16 to 0.85; 12 images at
+256 x 256, 0.26, from 0.11 to 0.33). A signal's predicted PSNR therefore carries about
 2 dB of scatter either side; the choice of bandwidth barely does, since the reference error
 shifts every bandwidth's held-out error alike.
 
@@ -38,9 +43,12 @@ import numpy as np
 
 from posenc.data import Signal, Split
 
-FINE_SCALE_RATIO = {1: 0.37, 2: 0.32}
-"""``E(h) / E(2h)`` by grid dimension: the multilinear interpolation error at the training
-spacing over the error at twice that spacing (medians over photographs; module docstring)."""
+FINE_SCALE_RATIO = {1: 0.32, 2: 0.26}
+"""``E(h) / E(2h)`` by grid dimension: the reference interpolation's error at the training
+spacing over its error at twice that spacing (medians over photographs that the validation
+does not use, ``docs/calibrate_oracle.py``; module docstring)."""
+STENCIL = 4
+"""Samples per axis of the reference interpolation (cubic)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ def held_out_points(signal: Signal, split: Split) -> HeldOut:
     grid = training_grid(signal, split)
     heldout = np.unravel_index(split.heldout.numpy(), shape)
     positions = [index / 2.0 for index in heldout]  # in training-grid units
-    reference = multilinear(grid, positions)
+    reference = cubic(grid, positions)
     coarse = coarse_error(grid, [index % 2 for index in heldout])
     coords = np.stack([index / n for index, n in zip(heldout, shape, strict=True)], axis=1)
     in_train = np.isin(split.test.numpy(), split.train.numpy())
@@ -88,23 +96,38 @@ def training_grid(signal: Signal, split: Split) -> np.ndarray:
     return values[np.ix_(*[axis.numpy() for axis in split.train_axes])]
 
 
-def multilinear(grid: np.ndarray, positions: list[np.ndarray]) -> np.ndarray:
-    """Multilinear interpolation of ``grid`` (``(*n, C)``) at fractional grid positions (one
-    array per axis); beyond the last sample an axis holds its last value."""
-    lower, weight = [], []
-    for position, size in zip(positions, grid.shape[:-1], strict=True):
-        base = np.clip(np.floor(position).astype(np.int64), 0, size - 1)
-        lower.append(base)
-        weight.append(np.clip(position - base, 0.0, 1.0))
+def cubic(grid: np.ndarray, positions: list[np.ndarray]) -> np.ndarray:
+    """Cubic interpolation of ``grid`` (``(*n, C)``) at fractional grid positions (one array
+    per axis): per axis, the Lagrange polynomial through the four samples around a position
+    (``(-1, 9, 9, -1) / 16`` halfway between two samples), its stencil kept inside the grid
+    at the ends, so cubics are reproduced everywhere; an axis of fewer samples uses them
+    all. The tensor product over axes."""
     result = np.zeros((len(positions[0]), grid.shape[-1]))
-    for corner in itertools.product((0, 1), repeat=len(positions)):
-        index, factor = [], np.ones(len(positions[0]))
-        for axis, offset in enumerate(corner):
-            size = grid.shape[axis]
-            index.append(np.minimum(lower[axis] + offset, size - 1))
-            factor = factor * (weight[axis] if offset else 1.0 - weight[axis])
-        result += factor[:, None] * grid[tuple(index)]
+    stencils = [
+        _lagrange_stencil(position, size)
+        for position, size in zip(positions, grid.shape[:-1], strict=True)
+    ]
+    for taps in itertools.product(*[range(indices.shape[1]) for indices, _ in stencils]):
+        index = tuple(indices[:, tap] for (indices, _), tap in zip(stencils, taps, strict=True))
+        factor = np.prod(
+            [weights[:, tap] for (_, weights), tap in zip(stencils, taps, strict=True)], axis=0
+        )
+        result += factor[:, None] * grid[index]
     return result
+
+
+def _lagrange_stencil(position: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample indices (``M x k``) and Lagrange weights (``M x k``) of the ``k = min(4, size)``
+    samples around each position, the stencil shifted to stay within ``0 .. size - 1``."""
+    taps = min(STENCIL, size)
+    first = np.clip(np.floor(position).astype(np.int64) - (taps - 1) // 2, 0, size - taps)
+    nodes = first[:, None] + np.arange(taps)
+    weights = np.ones(nodes.shape)
+    for j in range(taps):
+        for m in range(taps):
+            if m != j:
+                weights[:, j] *= (position - nodes[:, m]) / (j - m)
+    return nodes, weights
 
 
 def coarse_error(grid: np.ndarray, parities: list[np.ndarray]) -> float:
@@ -121,7 +144,7 @@ def coarse_error(grid: np.ndarray, parities: list[np.ndarray]) -> float:
             *[np.arange(n) + p / 2.0 for n, p in zip(targets.shape[:-1], pattern, strict=True)],
             indexing="ij",
         )
-        predicted = multilinear(coarse, [a.ravel() for a in axes])
+        predicted = cubic(coarse, [a.ravel() for a in axes])
         total += count * float(np.mean((predicted - targets.reshape(-1, grid.shape[-1])) ** 2))
     return total / counts.sum()
 

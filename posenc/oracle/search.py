@@ -66,7 +66,7 @@ class Suggestion:
 
     ``config`` is the fit setting with the suggested bandwidth in place (``fit`` it to check);
     ``predicted_psnr`` the predicted test PSNR there; ``reference_heldout_psnr`` the estimated
-    held-out PSNR of the training grid's multilinear interpolation, the yardstick the
+    held-out PSNR of the training grid's cubic interpolation, the yardstick the
     held-out predictions are measured against; ``timings`` the seconds spent (``total``).
     """
 
