@@ -5,7 +5,10 @@ The P1 2D problem: 65,536 training rows of a 1000-feature concatenated Gaussian 
 a 4 x 256 ReLU MLP with 3 sigmoid outputs. The step is what ``posenc fit --protocol p1-2d``
 runs: :class:`posenc.neural_fields.step.MLPStep` on the ``lookup`` first layer (the first
 layer from per-axis tables, see ``posenc.neural_fields.sparse``), then fused Adam. Its
-required GEMMs, on tensors of the same shapes with preallocated outputs:
+required GEMMs, on tensors of the same shapes, each timed with PyTorch's matrix multiply and,
+where the step uses it (:func:`posenc.neural_fields.step.matrix_products`), with oneDNN; the
+faster library is the reference (on CPUs where PyTorch's BLAS runs at half vector width,
+such as MKL on AMD's, oneDNN is about twice as fast):
 
 - forward: the table products ``B_p W_p^T`` (256 x 500 by 500 x 256 per axis), three
   ``H W_l^T`` (N x 256 by 256 x 256), the head ``H W_5^T`` (N x 256 by 256 x 3);
@@ -18,8 +21,9 @@ layer's ``X W_1^T`` and ``G_1^T X`` (N x 1000 by 1000 x 256) instead of the tabl
 Rows, medians of interleaved repeats: the step over its GEMMs (target <= 1.25), then the same
 while ``N`` processes multiply matrices on one thread each (``--background-gemms N``,
 default 1; target <= 1.4); for reference the autograd steps over their GEMMs (dense and
-lookup: how the step ran before it was written out), and the bf16 step (``--precision
-bf16``) over the float32 one.
+lookup: how the step ran before it was written out), the step over the GEMMs by PyTorch's
+matrix multiply alone and that library over oneDNN, and the bf16 step (``--precision bf16``)
+over the float32 one.
 """
 
 from __future__ import annotations
@@ -34,7 +38,14 @@ from torch import Tensor, nn
 from posenc.data import make_split
 from posenc.neural_fields import load_config_signal, resolve_config
 from posenc.neural_fields.sparse import SparseFeatures
-from posenc.neural_fields.step import make_train_step, train_step
+from posenc.neural_fields.step import (
+    CHUNK_ROWS,
+    OneDNNProducts,
+    make_train_step,
+    matrix_products,
+    onednn_linear,
+    train_step,
+)
 
 SETTINGS = {"quick": {"size": 128, "repeats": 3}, "default": {"size": 512, "repeats": 5}}
 SETTINGS["full"] = {"size": 512, "repeats": 15}
@@ -70,12 +81,21 @@ def lookup_gemm_list(
 
 
 class BareGemms:
-    """The GEMMs of a shape list on random operands with preallocated outputs."""
+    """The GEMMs of a shape list on random operands by one library: PyTorch's matrix
+    multiply (``"torch"``) into preallocated outputs, or oneDNN's product (``"onednn"``,
+    :func:`posenc.neural_fields.step.onednn_linear`) with the second operand stored
+    transposed, as oneDNN wants it (the reduced dimension contiguous), so no copy is timed,
+    and tall products cut into blocks of the step's :data:`CHUNK_ROWS` rows (oneDNN returns
+    a new output, and the step's outputs are of that size: a 64 MiB output would time the
+    kernel's page faults)."""
 
-    def __init__(self, shapes: list[tuple[int, int, int]], device: str, dtype: torch.dtype):
+    def __init__(
+        self, shapes: list[tuple[int, int, int]], device: str, dtype: torch.dtype, library: str
+    ):
         make = {"device": device, "dtype": dtype}
+        self.library = library
         self.operands: list[tuple[Tensor, Tensor, Tensor]] = [
-            (torch.rand(m, k, **make), torch.rand(k, n, **make), torch.empty(m, n, **make))
+            (torch.rand(m, k, **make), torch.rand(n, k, **make).T, torch.empty(m, n, **make))
             for m, k, n in shapes
         ]
         self.flops = sum(2 * m * k * n for m, k, n in shapes)
@@ -83,7 +103,55 @@ class BareGemms:
     @torch.no_grad()
     def __call__(self) -> None:
         for left, right, out in self.operands:
-            torch.mm(left, right, out=out)
+            if self.library == "onednn":
+                for block in left.split(CHUNK_ROWS):
+                    onednn_linear(block, right.T, None, "none")
+            else:
+                torch.mm(left, right, out=out)
+
+
+def gemm_libraries(device: str, dtype: torch.dtype) -> list[str]:
+    """The libraries the bare GEMMs are timed with: PyTorch's matrix multiply, and oneDNN
+    where the step itself can use it (:func:`posenc.neural_fields.step.matrix_products`)."""
+    products = matrix_products(torch.device(device), dtype)
+    return ["torch", "onednn"] if isinstance(products, OneDNNProducts) else ["torch"]
+
+
+def fastest_library(
+    times: dict[str, float], libraries: list[str]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """``times`` with ``"dense GEMMs"`` and ``"lookup GEMMs"`` added, each the faster library's
+    time among those measured (the roofline is the best this machine's PyTorch does), and
+    which library that was, per form."""
+    chosen, libraries_used = dict(times), {}
+    for form in ("dense", "lookup"):
+        measured = {
+            library: times[f"{form} GEMMs {library}"]
+            for library in libraries
+            if f"{form} GEMMs {library}" in times
+        }
+        if measured:
+            library = min(measured, key=measured.__getitem__)
+            chosen[f"{form} GEMMs"], libraries_used[form] = measured[library], library
+    return chosen, libraries_used
+
+
+def library_rows(case: str, times: dict[str, float], libraries: list[str]) -> list[dict[str, Any]]:
+    """Where oneDNN was timed too: the step against the GEMMs by PyTorch's matrix multiply
+    alone (the reference before oneDNN), and the two libraries' times for the same GEMMs."""
+    if "onednn" not in libraries:
+        return []
+    by_torch, by_onednn = times["lookup GEMMs torch"], times["lookup GEMMs onednn"]
+    return [
+        harness.row(
+            "roofline", case, "fit step / its bare GEMMs by torch.mm",
+            times["fit step"] / by_torch, "x", note="PyTorch's own matrix multiply",
+        ),
+        harness.row(
+            "roofline", case, "bare GEMMs by torch.mm / by oneDNN", by_torch / by_onednn, "x",
+            note="the same products, two libraries",
+        ),
+    ]  # fmt: skip
 
 
 def fit_step(training: tuple[Any, Any, Any], precision: str = "fp32") -> Callable[[], Any]:
@@ -103,11 +171,13 @@ def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
     rows, features = len(split.train), dense[0].train_inputs.shape[1]
     lookup_features = lookup[0].train_inputs
     assert isinstance(lookup_features, SparseFeatures)
+    libraries = gemm_libraries(device, config.torch_dtype)
+    lookup_shapes = lookup_gemm_list(lookup[1], rows, lookup_features)
+    dense_shapes = gemm_list(dense[1], rows, features)
     gemms = {
-        "dense": BareGemms(gemm_list(dense[1], rows, features), device, config.torch_dtype),
-        "lookup": BareGemms(
-            lookup_gemm_list(lookup[1], rows, lookup_features), device, config.torch_dtype
-        ),
+        f"{form} GEMMs {library}": BareGemms(shapes, device, config.torch_dtype, library)
+        for form, shapes in (("dense", dense_shapes), ("lookup", lookup_shapes))
+        for library in libraries
     }
     steps = {
         "fit step": fit_step(harness.build_training(config, signal, split, "lookup")),
@@ -115,24 +185,31 @@ def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
         "autograd dense step": lambda: train_step(*dense),
         "autograd lookup step": lambda: train_step(*lookup),
     }
-    works = {**steps, "dense GEMMs": gemms["dense"], "lookup GEMMs": gemms["lookup"]}
+    works = {**steps, **gemms}
     repeats = settings["repeats"]
-    quiet = harness.interleaved_medians(works, repeats, device)
+    quiet, quiet_libraries = fastest_library(
+        harness.interleaved_medians(works, repeats, device), libraries
+    )
     background = harness.background_count()
+    under_load = ["fit step", "autograd lookup step"] + [f"lookup GEMMs {x}" for x in libraries]
     with harness.background_gemms(background):
         loaded = harness.interleaved_medians(
-            {key: works[key] for key in ("fit step", "autograd lookup step", "lookup GEMMs")},
-            repeats,
-            device,
+            {key: works[key] for key in under_load}, repeats, device
         )
+    loaded, loaded_libraries = fastest_library(loaded, libraries)
     case = f"p1-2d {signal.grid_shape[0]}px, N={rows}, F={features}, 4x256"
     loaded_case = f"{case}, {background} background GEMM process(es)"
-    own = gemms["lookup"].flops / 1e9
+    own = gemms[f"lookup GEMMs {libraries[0]}"].flops / 1e9
+    dense_flops = gemms[f"dense GEMMs {libraries[0]}"].flops / 1e9
     ratio, loaded_ratio = (times["fit step"] / times["lookup GEMMs"] for times in (quiet, loaded))
     note = f"median of {repeats} interleaved repeats; own GEMMs {own:.1f} GFLOP"
     return [
         harness.row("roofline", case, "fit step time", quiet["fit step"], "s", note=note),
-        harness.row("roofline", case, "its bare GEMMs time", quiet["lookup GEMMs"], "s"),
+        harness.row(
+            "roofline", case, "its bare GEMMs time", quiet["lookup GEMMs"], "s",
+            note=f"by {quiet_libraries['lookup']}, the faster of {', '.join(libraries)}",
+        ),
+        *library_rows(case, quiet, libraries),
         harness.row(
             "roofline", case, "fit step / its bare GEMMs", ratio, "x",
             target=f"<= {TARGET_RATIO}", met=ratio <= TARGET_RATIO,
@@ -149,7 +226,7 @@ def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
         harness.row(
             "roofline", case, "autograd dense step / its bare GEMMs",
             quiet["autograd dense step"] / quiet["dense GEMMs"], "x",
-            note=f"dense GEMMs {gemms['dense'].flops / 1e9:.1f} GFLOP",
+            note=f"dense GEMMs {dense_flops:.1f} GFLOP",
         ),
         harness.row(
             "roofline", case, "fit step / bare dense GEMMs",
@@ -164,7 +241,8 @@ def run(quick: bool, device: str, full: bool = False) -> list[dict[str, Any]]:
         harness.row(
             "roofline", loaded_case, "fit step / its bare GEMMs, under load", loaded_ratio, "x",
             target=f"<= {TARGET_LOADED_RATIO}", met=loaded_ratio <= TARGET_LOADED_RATIO,
-            note=f"fit step {loaded['fit step']:.3g} s, GEMMs {loaded['lookup GEMMs']:.3g} s",
+            note=f"fit step {loaded['fit step']:.3g} s, GEMMs {loaded['lookup GEMMs']:.3g} s "
+            f"by {loaded_libraries['lookup']}",
         ),
         harness.row(
             "roofline", loaded_case, "autograd lookup step / its bare GEMMs, under load",

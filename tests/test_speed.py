@@ -16,7 +16,13 @@ from posenc.neural_fields import build_model, fit, psnr, resolve_config
 from posenc.neural_fields.embedded import FlatProblem
 from posenc.neural_fields.fitting import make_adam
 from posenc.neural_fields.pipeline import build_embedding, load_config_signal
-from posenc.neural_fields.step import MLPStep, train_step
+from posenc.neural_fields.step import (
+    MatrixProducts,
+    MLPStep,
+    OneDNNProducts,
+    matrix_products,
+    train_step,
+)
 from tests.conftest import run_python
 
 
@@ -60,6 +66,40 @@ def test_the_written_out_step_computes_autograds_loss_and_gradients(
     assert float(step()) == pytest.approx(float(loss), rel=1e-12)
     for parameter, expected in zip(model.parameters(), gradients, strict=True):
         torch.testing.assert_close(parameter.grad, expected, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("first_layer", ["dense", "lookup"])
+@pytest.mark.parametrize("library", ["torch", "onednn"])
+def test_each_library_computes_autograds_gradients_in_float32(first_layer, library) -> None:
+    if library == "onednn" and not isinstance(
+        matrix_products(torch.device("cpu"), torch.float32), OneDNNProducts
+    ):
+        pytest.skip("this PyTorch build has no oneDNN products")
+    problem = small_problem(first_layer, dtype="float32")
+    torch.manual_seed(0)
+    # width 32: wide enough that oneDNN also takes the hidden layers' weight gradients
+    model = build_model("mlp", in_features=64, out_channels=3, depth=3, width=32, sigmoid=True)
+    problem.train_targets = problem.train_targets.expand(-1, 3) * torch.tensor([1.0, 0.5, 0.2])
+    loss, gradients = autograd_gradients(model, problem)
+    step = MLPStep(model, problem.train_inputs, problem.train_targets, chunk_rows=37)
+    step.products = OneDNNProducts() if library == "onednn" else MatrixProducts()
+    if first_layer == "dense":
+        step.first.products = step.products
+    assert float(step()) == pytest.approx(float(loss), rel=1e-5)
+    for parameter, expected in zip(model.parameters(), gradients, strict=True):
+        torch.testing.assert_close(
+            parameter.grad, expected, rtol=1e-4, atol=1e-6 * float(expected.abs().max())
+        )
+
+
+def test_the_cpu_step_multiplies_with_onednn_where_it_can() -> None:
+    cpu = torch.device("cpu")
+    assert isinstance(matrix_products(cpu, torch.float64), MatrixProducts)
+    assert not isinstance(matrix_products(cpu, torch.float64), OneDNNProducts)  # no float64
+    usable = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    for dtype in (torch.float32, torch.bfloat16):
+        assert isinstance(matrix_products(cpu, dtype), OneDNNProducts) == usable
+    assert not isinstance(matrix_products(torch.device("cuda"), torch.float32), OneDNNProducts)
 
 
 def test_the_bf16_step_follows_autocast() -> None:

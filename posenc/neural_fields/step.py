@@ -13,15 +13,15 @@ order), with the work between the matrix products cut down:
 - rows are processed ``chunk_rows`` at a time (forward, loss and backward of one chunk, then
   the next): the MSE and the weight gradients are sums over rows, so a chunk's activations
   are used while they are still in cache, and a fit holds a chunk of activations instead of
-  all of them. Buffers are allocated once, not per step;
-- each hidden layer's bias rides in the next product: activations carry a column of ones,
-  ``[h, 1] [W, b]^T = h W^T + b``, and ``G^T [h, 1]`` is the weight and the bias gradient of
-  one product (no bias pass, no column sum);
-- ReLU and its backward work in place;
+  all of them;
+- the products go to the fastest library at hand (:func:`matrix_products`): on CPUs,
+  oneDNN, whose product takes the bias and the ReLU in the same call; PyTorch's matrix
+  multiply elsewhere;
+- ReLU's backward works in place;
 - a structured first layer (:mod:`posenc.neural_fields.sparse`, ``X = S B``) is ``S T`` with
-  the table ``T = [B W^T, 0; b, 1]``: a constant column appended to ``S`` selects the bias
-  row, which also writes the column of ones. ``S T`` is a gather-sum of table rows
-  (``embedding_bag``), the backward ``S^T G`` a product with ``S``'s precomputed transpose.
+  the table ``T = [B W^T; b]``: a constant column appended to ``S`` selects the bias row.
+  ``S T`` is a gather-sum of table rows (``embedding_bag``), the backward ``S^T G`` a
+  product with ``S``'s precomputed transpose.
 
 With ``precision="bf16"`` the matrix products take bfloat16 operands (float32 accumulation
 inside the kernels; on CPUs with AMX or AVX-512 BF16 several times faster) and store
@@ -31,11 +31,9 @@ the weights, their gradients, the loss and Adam stay in float32.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,8 +49,6 @@ CHUNK_ROWS = 8192
 """Rows per chunk of :class:`MLPStep` on the CPU (8192 x 256 float32 activations: 8 MiB per
 layer). Smaller chunks make the products less efficient, larger ones leave the cache; on a
 GPU the whole batch is one chunk."""
-ALIGNMENT_BYTES = 64
-"""Rows of activation buffers start on cache-line (and AVX-512 vector) boundaries."""
 GRAPH_WARMUP_STEPS = 3
 """Eager steps before a CUDA graph is captured (they create the optimiser state)."""
 
@@ -66,6 +62,8 @@ class MLPStep:
 
     Calling it writes every parameter's ``.grad`` (the tensors it set at construction, which
     the optimiser reads) and returns the MSE as a 0-d float32 tensor on the device.
+    ``products`` names the library that multiplies the hidden layers' matrices
+    (:func:`matrix_products`).
     """
 
     def __init__(
@@ -88,132 +86,173 @@ class MLPStep:
         count = len(targets)
         default = count if device.type == "cuda" else CHUNK_ROWS
         self.chunk_rows = max(1, min(count, chunk_rows or default))
-        self.width = width = layers[0].out_features
-        if any(layer.in_features != width for layer in layers[1:]):
-            raise ValueError("MLPStep needs hidden layers of one width")
-        make: dict[str, Any] = {"device": device, "dtype": self.dtype}
-        stride = _aligned(width + 1, self.dtype)
-        # Activations [h, 1, 0...]; the dense first layer writes into buffer 0, a structured
-        # one gathers its own (the table carries the column of ones).
-        self.activations = [
-            _with_ones_column(torch.zeros(self.chunk_rows, stride, **make), width)
-            for _ in layers[:-1]
-        ]
-        self.gradients = [torch.empty(self.chunk_rows, width, **make) for _ in range(2)]
-        # [W, b] of every layer after the first, in the compute type, refreshed every step.
-        self.augmented = [
-            torch.empty(layer.out_features, width + 1, **make) for layer in layers[1:]
-        ]
-        self.augmented_grads = [
-            torch.empty(layer.out_features, width + 1, device=device, dtype=dtype)
-            for layer in layers[1:]
-        ]
+        self.products = matrix_products(device, self.dtype)
         for layer in layers:
             for parameter in (layer.weight, layer.bias):
                 parameter.grad = torch.zeros_like(parameter)
         self.first = (
-            _StructuredFirstLayer(rows, layers[0], self.dtype, self.chunk_rows, stride)
+            _StructuredFirstLayer(rows, layers[0], self.dtype, self.chunk_rows)
             if isinstance(rows, SparseFeatures)
-            else _DenseFirstLayer(rows, layers[0], self.dtype)
+            else _DenseFirstLayer(rows, layers[0], self.dtype, self.products)
         )
 
     @torch.no_grad()
     def __call__(self) -> Tensor:
-        for augmented, layer in zip(self.augmented, self.layers[1:], strict=True):
-            augmented[:, :-1].copy_(layer.weight)
-            augmented[:, -1].copy_(layer.bias)
+        layers = self.layers[1:]
+        weights = [layer.weight.to(self.dtype) for layer in layers]
+        biases = [layer.bias.to(self.dtype) for layer in layers]
+        backward_weights = [self.products.backward_weight(weight) for weight in weights]
         self.first.begin()
         count, channels = self.targets.shape
-        scale = 2.0 / (count * channels)
         total = torch.zeros((), device=self.targets.device, dtype=torch.float64)
         for index, start in enumerate(range(0, count, self.chunk_rows)):
             rows = slice(start, min(start + self.chunk_rows, count))
-            hidden = self._forward(index, rows)
-            output = torch.mm(hidden[-1][:, : self.width + 1], self.augmented[-1].T)
-            output = output.to(self.targets.dtype)
-            if self.sigmoid:
-                output = output.sigmoid_()
-            error = output - self.targets[rows]
+            activations = [torch.relu_(self.first.forward(index, rows))]
+            for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
+                activations.append(self.products.linear(activations[-1], weight, bias, relu=True))
+            output = self.products.linear(activations[-1], weights[-1], biases[-1], relu=False)
+            error, gradient = self._output_error(output, rows, 2.0 / (count * channels))
             total += error.square().sum()
-            gradient = error.mul_(scale)
-            if self.sigmoid:
-                gradient.mul_(output * (1 - output))
-            self._backward(index, rows, hidden, gradient.to(self.dtype))
-        for augmented_grad, layer in zip(self.augmented_grads, self.layers[1:], strict=True):
-            _grad(layer.weight).copy_(augmented_grad[:, :-1])
-            _grad(layer.bias).copy_(augmented_grad[:, -1])
+            self._backward(index, rows, activations, gradient, backward_weights)
         self.first.finish()
         return (total / (count * channels)).to(self.targets.dtype)
 
-    def _forward(self, chunk: int, rows: slice) -> list[Tensor]:
-        """Hidden activations ``[h_l, 1]`` of the chunk, ReLU applied."""
-        first = self.first.forward(chunk, rows, self.activations[0])
-        torch.relu_(first[:, : self.width])
-        hidden = [first]
-        for layer, buffer in enumerate(self.activations[1:]):
-            out = buffer[: len(first), : self.width]
-            torch.mm(hidden[-1][:, : self.width + 1], self.augmented[layer].T, out=out)
-            torch.relu_(out)
-            hidden.append(buffer[: len(first)])
-        return hidden
+    def _output_error(self, output: Tensor, rows: slice, scale: float) -> tuple[Tensor, Tensor]:
+        """The error of the chunk's output against its targets (after the sigmoid, if any),
+        and the loss gradient at the output layer's product (``scale`` times the error,
+        through the sigmoid), in the compute type."""
+        output = output.to(self.targets.dtype)
+        if self.sigmoid:
+            output = output.sigmoid_()
+        error = output - self.targets[rows]
+        gradient = error * scale
+        if self.sigmoid:
+            gradient.mul_(output * (1 - output))
+        return error, gradient.to(self.dtype)
 
-    def _backward(self, chunk: int, rows: slice, hidden: list[Tensor], gradient: Tensor) -> None:
-        """Accumulate the weight gradients of the chunk, last layer first."""
-        for layer in range(len(self.augmented) - 1, -1, -1):
-            inputs = hidden[layer]
-            _accumulate(self.augmented_grads[layer], gradient.T, inputs[:, : self.width + 1], chunk)
-            previous = self.gradients[layer % 2][: len(inputs)]
-            torch.mm(gradient, self.augmented[layer][:, : self.width], out=previous)
-            torch.ops.aten.threshold_backward.grad_input(
-                previous, inputs[:, : self.width], 0, grad_input=previous
-            )
-            gradient = previous
+    def _backward(
+        self,
+        chunk: int,
+        rows: slice,
+        activations: list[Tensor],
+        gradient: Tensor,
+        backward_weights: list[Tensor],
+    ) -> None:
+        """Accumulate the chunk's parameter gradients, last layer first."""
+        layers = self.layers[1:]
+        for layer in range(len(layers) - 1, -1, -1):
+            inputs = activations[layer]
+            weight_grad = self.products.weight_grad(gradient, inputs, layers[layer].weight)
+            _accumulate(_grad(layers[layer].weight), weight_grad, chunk)
+            bias_grad = gradient.sum(0, dtype=layers[layer].bias.dtype)
+            _accumulate(_grad(layers[layer].bias), bias_grad, chunk)
+            gradient = self.products.input_grad(gradient, backward_weights[layer])
+            torch.ops.aten.threshold_backward.grad_input(gradient, inputs, 0, grad_input=gradient)
         self.first.backward(chunk, rows, gradient)
 
 
-class _DenseFirstLayer:
-    """``X W^T + b`` on dense rows; gradients accumulated chunk by chunk."""
+class MatrixProducts:
+    """The three products of a linear layer ``y = x W^T + b`` in a training step, by
+    PyTorch's own matrix multiply (BLAS on the CPU, cuBLAS on NVIDIA GPUs)."""
 
-    def __init__(self, rows: Tensor, layer: nn.Linear, dtype: torch.dtype) -> None:
-        self.rows, self.layer, self.dtype = rows, layer, dtype
-        self.weight = torch.empty_like(layer.weight, dtype=dtype)
-        self.bias = torch.empty_like(layer.bias, dtype=dtype)
-        self.weight_grad = torch.empty_like(layer.weight)
-        self.bias_grad = torch.empty_like(layer.bias)
+    name = "torch"
+
+    def linear(self, inputs: Tensor, weight: Tensor, bias: Tensor, relu: bool) -> Tensor:
+        """``x W^T + b``, then ReLU when ``relu``."""
+        output = torch.addmm(bias, inputs, weight.T)
+        return torch.relu_(output) if relu else output
+
+    def backward_weight(self, weight: Tensor) -> Tensor:
+        """``W`` in the layout :meth:`input_grad` wants (made once per step)."""
+        return weight
+
+    def input_grad(self, gradient: Tensor, weight: Tensor) -> Tensor:
+        """``G W``: the gradient at the layer's input (``weight`` from :meth:`backward_weight`)."""
+        return torch.mm(gradient, weight)
+
+    def weight_grad(self, gradient: Tensor, inputs: Tensor, weight: Tensor) -> Tensor:
+        """``G^T x``: the gradient of ``weight`` (the layer's parameter) over these rows."""
+        return torch.mm(gradient.T, inputs)
+
+
+class OneDNNProducts(MatrixProducts):
+    """The same products by oneDNN, the library PyTorch's CPU build carries for its fused
+    kernels: ``x W^T + b`` with the ReLU in the same call
+    (``torch.ops.mkldnn._linear_pointwise``), and the weight gradient ``G^T x`` by oneDNN's
+    own backward primitive (``torch.ops.aten.mkldnn_linear_backward_weights``), which reduces
+    over the rows without the transposed copies a plain product would need. On CPUs that
+    PyTorch's BLAS does not run at full vector width (MKL on AMD's, for one) these products
+    are about twice as fast. oneDNN's backward takes float32 only; bfloat16 weight gradients
+    stay with PyTorch's matrix multiply (itself oneDNN for bfloat16 on the CPU)."""
+
+    name = "onednn"
+
+    def linear(self, inputs: Tensor, weight: Tensor, bias: Tensor, relu: bool) -> Tensor:
+        return onednn_linear(inputs, weight, bias, "relu" if relu else "none")
+
+    def backward_weight(self, weight: Tensor) -> Tensor:
+        return weight.T.contiguous()
+
+    def input_grad(self, gradient: Tensor, weight: Tensor) -> Tensor:
+        return onednn_linear(gradient, weight, None, "none")
+
+    def weight_grad(self, gradient: Tensor, inputs: Tensor, weight: Tensor) -> Tensor:
+        if gradient.dtype != torch.float32:
+            return super().weight_grad(gradient, inputs, weight)
+        backward = torch.ops.aten.mkldnn_linear_backward_weights
+        weight_grad, _ = backward(gradient.to_mkldnn(), inputs.to_mkldnn(), weight, False)
+        return weight_grad
+
+
+def matrix_products(device: torch.device, dtype: torch.dtype) -> MatrixProducts:
+    """oneDNN's products for float32 and bfloat16 on a CPU whose PyTorch build has them,
+    PyTorch's matrix multiply otherwise (GPUs, float64)."""
+    usable = (
+        device.type == "cpu"
+        and dtype in (torch.float32, torch.bfloat16)
+        and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    )
+    return OneDNNProducts() if usable else MatrixProducts()
+
+
+def onednn_linear(inputs: Tensor, weight: Tensor, bias: Tensor | None, attribute: str) -> Tensor:
+    """oneDNN's ``x W^T + b`` with the post-operation ``attribute`` (``"relu"``, ``"none"``)."""
+    return torch.ops.mkldnn._linear_pointwise(inputs, weight, bias, attribute, [], "")
+
+
+class _DenseFirstLayer:
+    """``X W^T + b`` on dense rows; gradients accumulated chunk by chunk (the weight's by
+    PyTorch's matrix multiply, which reads ``X`` transposed in place instead of copying it)."""
+
+    def __init__(
+        self, rows: Tensor, layer: nn.Linear, dtype: torch.dtype, products: MatrixProducts
+    ) -> None:
+        self.rows, self.layer, self.dtype, self.products = rows, layer, dtype, products
 
     def begin(self) -> None:
-        self.weight.copy_(self.layer.weight)
-        self.bias.copy_(self.layer.bias)
+        self.weight = self.layer.weight.to(self.dtype)
+        self.bias = self.layer.bias.to(self.dtype)
 
-    def forward(self, chunk: int, rows: slice, buffer: Tensor) -> Tensor:
+    def forward(self, chunk: int, rows: slice) -> Tensor:
         inputs = self.rows[rows].to(self.dtype)
-        out = buffer[: len(inputs), : self.layer.out_features]
-        torch.mm(inputs, self.weight.T, out=out).add_(self.bias)
-        return buffer[: len(inputs)]
+        return self.products.linear(inputs, self.weight, self.bias, relu=False)
 
     def backward(self, chunk: int, rows: slice, gradient: Tensor) -> None:
-        _accumulate(self.weight_grad, gradient.T, self.rows[rows].to(self.dtype), chunk)
-        column_sums = gradient.sum(0, dtype=self.bias_grad.dtype)
-        if chunk == 0:
-            self.bias_grad.copy_(column_sums)
-        else:
-            self.bias_grad.add_(column_sums)
+        inputs = self.rows[rows].to(self.dtype)
+        _accumulate(_grad(self.layer.weight), torch.mm(gradient.T, inputs), chunk)
+        _accumulate(_grad(self.layer.bias), gradient.sum(0, dtype=self.layer.bias.dtype), chunk)
 
     def finish(self) -> None:
-        _grad(self.layer.weight).copy_(self.weight_grad)
-        _grad(self.layer.bias).copy_(self.bias_grad)
+        return None
 
 
 class _StructuredFirstLayer:
-    """``S T`` with ``T = [B W^T, 0; b, 1]`` and ``S`` extended by a constant column."""
+    """``S T`` with ``T = [B W^T; b]`` and ``S`` extended by a constant column that selects
+    the bias row."""
 
     def __init__(
-        self,
-        features: SparseFeatures,
-        layer: nn.Linear,
-        dtype: torch.dtype,
-        chunk_rows: int,
-        stride: int,
+        self, features: SparseFeatures, layer: nn.Linear, dtype: torch.dtype, chunk_rows: int
     ) -> None:
         self.features, self.layer = features, layer
         count, table_rows = features.rows.shape
@@ -225,18 +264,16 @@ class _StructuredFirstLayer:
         self.weights = None if features.weights is None else weights.to(dtype)
         self.transposes = selection_transposes(self.columns, weights, table_rows + 1, chunk_rows)
         width = layer.out_features
-        self.table = torch.zeros(table_rows + 1, stride, dtype=dtype, device=device)
-        self.table[-1, width] = 1
+        self.table = torch.zeros(table_rows + 1, width, dtype=dtype, device=device)
         self.table_grad = torch.empty(
             table_rows + 1, width, dtype=layer.weight.dtype, device=device
         )
 
     def begin(self) -> None:
-        width = self.layer.out_features
-        self.table[:-1, :width] = self.features.table(self.layer.weight)
-        self.table[-1, :width] = self.layer.bias
+        self.table[:-1] = self.features.table(self.layer.weight)
+        self.table[-1] = self.layer.bias
 
-    def forward(self, chunk: int, rows: slice, buffer: Tensor) -> Tensor:
+    def forward(self, chunk: int, rows: slice) -> Tensor:
         weights = None if self.weights is None else self.weights[rows]
         return F.embedding_bag(
             self.columns[rows], self.table, mode="sum", per_sample_weights=weights
@@ -255,29 +292,13 @@ class _StructuredFirstLayer:
         _grad(self.layer.bias).copy_(self.table_grad[-1])
 
 
-def _accumulate(total: Tensor, left: Tensor, right: Tensor, chunk: int) -> None:
-    """``total (+)= left @ right``: set on chunk 0, added after; a bfloat16 product is added
-    to the float32 total."""
-    if left.dtype == total.dtype:
-        if chunk == 0:
-            torch.mm(left, right, out=total)
-        else:
-            total.addmm_(left, right)
-    elif chunk == 0:
-        total.copy_(left @ right)
+def _accumulate(total: Tensor, value: Tensor, chunk: int) -> None:
+    """``total (+)= value``: set on chunk 0, added after (a bfloat16 value to a float32
+    total)."""
+    if chunk == 0:
+        total.copy_(value)
     else:
-        total.add_(left @ right)
-
-
-def _aligned(columns: int, dtype: torch.dtype) -> int:
-    """``columns`` rounded up to whole :data:`ALIGNMENT_BYTES` of ``dtype``."""
-    per_line = ALIGNMENT_BYTES // torch.empty((), dtype=dtype).element_size()
-    return math.ceil(columns / per_line) * per_line
-
-
-def _with_ones_column(buffer: Tensor, column: int) -> Tensor:
-    buffer[:, column] = 1
-    return buffer
+        total.add_(value)
 
 
 def train_step(
