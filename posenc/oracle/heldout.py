@@ -20,10 +20,12 @@ training samples by interpolating at half the sampling rate: every other trainin
 held-out points sit relative to the training grid. The coarse error is ``E(2h)``; the fine
 error ``E(h)`` is taken as :data:`FINE_SCALE_RATIO` times it. That ratio is a property of
 the signal between the training samples, which the training samples cannot show: natural
-photographs are smoother at the pixel scale than a self-similar (power-law) spectrum says,
-and no statistic of the training samples we tried (the same ratio one scale up, the
-kurtosis and sparsity of their differences, their curvature) predicts a row's ratio better
-than a constant under leave-one-image-out cross-validation. The constants are medians over
+photographs are smoother at the pixel scale than a self-similar (power-law) spectrum says.
+No statistic of the training samples predicted a row's ratio better than a constant (for
+the linear reference we tried the same ratio one scale up, the kurtosis and sparsity of the
+samples' differences and their curvature, under leave-one-image-out cross-validation; for
+the cubic one, the ratio one scale up correlates at -0.12 with it over the development
+rows). The constants are medians over
 scikit-image photographs that the validation does not use (``docs/calibrate_oracle.py``:
 210 rows of 14 photographs, 0.32, the middle 80% of rows from 0.16 to 0.85; 12 images at
 256 x 256, 0.26, from 0.11 to 0.33). A signal's predicted PSNR therefore carries about
