@@ -40,7 +40,7 @@ from posenc.neural_fields import load_config_signal, resolve_config
 from posenc.neural_fields.sparse import SparseFeatures
 from posenc.neural_fields.step import (
     CHUNK_ROWS,
-    OneDNNProducts,
+    MatrixProducts,
     make_train_step,
     matrix_products,
     onednn_linear,
@@ -111,10 +111,10 @@ class BareGemms:
 
 
 def gemm_libraries(device: str, dtype: torch.dtype) -> list[str]:
-    """The libraries the bare GEMMs are timed with: PyTorch's matrix multiply, and oneDNN
-    where the step itself can use it (:func:`posenc.neural_fields.step.matrix_products`)."""
-    products = matrix_products(torch.device(device), dtype)
-    return ["torch", "onednn"] if isinstance(products, OneDNNProducts) else ["torch"]
+    """The libraries the bare GEMMs are timed with: PyTorch's matrix multiply, and the one
+    the step itself uses if it is another (:func:`posenc.neural_fields.step.matrix_products`)."""
+    used = matrix_products(torch.device(device), dtype).name
+    return list(dict.fromkeys([MatrixProducts.name, used]))
 
 
 def fastest_library(

@@ -62,8 +62,8 @@ class MLPStep:
 
     Calling it writes every parameter's ``.grad`` (the tensors it set at construction, which
     the optimiser reads) and returns the MSE as a 0-d float32 tensor on the device.
-    ``products`` names the library that multiplies the hidden layers' matrices
-    (:func:`matrix_products`).
+    ``products`` is the library that multiplies the layers' matrices (:func:`matrix_products`;
+    its ``name`` says which).
     """
 
     def __init__(
@@ -153,7 +153,8 @@ class MLPStep:
 
 class MatrixProducts:
     """The three products of a linear layer ``y = x W^T + b`` in a training step, by
-    PyTorch's own matrix multiply (BLAS on the CPU, cuBLAS on NVIDIA GPUs)."""
+    PyTorch's own matrix multiply (BLAS on the CPU, cuBLAS on NVIDIA GPUs); ``name`` names
+    the library."""
 
     name = "torch"
 
