@@ -86,8 +86,9 @@ class BareGemms:
     :func:`posenc.neural_fields.step.onednn_linear`) with the second operand stored
     transposed, as oneDNN wants it (the reduced dimension contiguous), so no copy is timed,
     and tall products cut into blocks of the step's :data:`CHUNK_ROWS` rows (oneDNN returns
-    a new output, and the step's outputs are of that size: a 64 MiB output would time the
-    kernel's page faults)."""
+    a new output, and the step's outputs are of that size; with whole 64 MiB outputs, most
+    likely freshly mapped each time, the same GEMMs took 0.23 s in one run and 0.37 s in
+    another, in blocks 0.214 s in three)."""
 
     def __init__(
         self, shapes: list[tuple[int, int, int]], device: str, dtype: torch.dtype, library: str
