@@ -41,6 +41,7 @@ from posenc.neural_fields.sparse import SparseFeatures
 from posenc.neural_fields.step import (
     CHUNK_ROWS,
     MatrixProducts,
+    OneDNNProducts,
     make_train_step,
     matrix_products,
     onednn_linear,
@@ -104,7 +105,7 @@ class BareGemms:
     @torch.no_grad()
     def __call__(self) -> None:
         for left, right, out in self.operands:
-            if self.library == "onednn":
+            if self.library == OneDNNProducts.name:
                 for block in left.split(CHUNK_ROWS):
                     onednn_linear(block, right.T, None, "none")
             else:
@@ -140,9 +141,10 @@ def fastest_library(
 def library_rows(case: str, times: dict[str, float], libraries: list[str]) -> list[dict[str, Any]]:
     """Where oneDNN was timed too: the step against the GEMMs by PyTorch's matrix multiply
     alone (the reference before oneDNN), and the two libraries' times for the same GEMMs."""
-    if "onednn" not in libraries:
+    if OneDNNProducts.name not in libraries:
         return []
-    by_torch, by_onednn = times["lookup GEMMs torch"], times["lookup GEMMs onednn"]
+    by_torch = times[f"lookup GEMMs {MatrixProducts.name}"]
+    by_onednn = times[f"lookup GEMMs {OneDNNProducts.name}"]
     return [
         harness.row(
             "roofline", case, "fit step / its bare GEMMs by torch.mm",
