@@ -80,7 +80,7 @@ class MLPStep:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.layers, self.sigmoid = layers, model.sigmoid
-        self.rows, self.targets = rows, targets
+        self.targets = targets
         device, dtype = targets.device, layers[0].weight.dtype
         self.dtype = torch.bfloat16 if precision == "bf16" else dtype
         count = len(targets)
