@@ -14,9 +14,14 @@ order), with the work between the matrix products cut down:
   the next): the MSE and the weight gradients are sums over rows, so a chunk's activations
   are used while they are still in cache, and a fit holds a chunk of activations instead of
   all of them;
-- the products go to the fastest library at hand (:func:`matrix_products`): on CPUs,
-  oneDNN, whose product takes the bias and the ReLU in the same call; PyTorch's matrix
-  multiply elsewhere;
+- after the first layer, activations and their gradients are held one row per unit and one
+  column per sample (``X^T`` rather than ``X``), so that every product of the step reads its
+  left operand contiguous and the weight gradient ``G X^T`` needs neither a transposed copy
+  nor a conversion: the products go to the fastest library at hand
+  (:func:`matrix_products`): oneDNN on CPUs, which copies a left operand that is not
+  contiguous; PyTorch's matrix multiply elsewhere. The ReLU mask and its backward then
+  meet operands of the same layout. Only the first layer's output comes one row per
+  sample (a gather-sum of table rows), and its gradient goes back so;
 - ReLU's backward works in place;
 - a structured first layer (:mod:`posenc.neural_fields.sparse`, ``X = S B``) is ``S T`` with
   the table ``T = [B W^T; b]``: a constant column appended to ``S`` selects the bias row.
@@ -81,6 +86,7 @@ class MLPStep:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.layers, self.sigmoid = layers, model.sigmoid
         self.targets = targets
+        self.channel_targets = targets.T.contiguous()
         device, dtype = targets.device, layers[0].weight.dtype
         self.dtype = torch.bfloat16 if precision == "bf16" else dtype
         count = len(targets)
@@ -100,31 +106,32 @@ class MLPStep:
     def __call__(self) -> Tensor:
         layers = self.layers[1:]
         weights = [layer.weight.to(self.dtype) for layer in layers]
-        biases = [layer.bias.to(self.dtype) for layer in layers]
-        backward_weights = [self.products.backward_weight(weight) for weight in weights]
+        biases = [layer.bias.to(self.dtype)[:, None] for layer in layers]
+        transposes = [weight.T.contiguous() for weight in weights]
         self.first.begin()
         count, channels = self.targets.shape
+        scale = 2.0 / (count * channels)
         total = torch.zeros((), device=self.targets.device, dtype=torch.float64)
         for index, start in enumerate(range(0, count, self.chunk_rows)):
             rows = slice(start, min(start + self.chunk_rows, count))
-            activations = [torch.relu_(self.first.forward(index, rows))]
+            hidden = [torch.relu_(self.first.forward(index, rows)).T]
             for weight, bias in zip(weights[:-1], biases[:-1], strict=True):
-                activations.append(self.products.linear(activations[-1], weight, bias, relu=True))
-            output = self.products.linear(activations[-1], weights[-1], biases[-1], relu=False)
-            error, gradient = self._output_error(output, rows, 2.0 / (count * channels))
+                hidden.append(torch.relu_(self.products.affine(weight, hidden[-1], bias)))
+            output = self.products.affine(weights[-1], hidden[-1], biases[-1])
+            error, gradient = self._output_error(output, rows, scale)
             total += error.square().sum()
-            self._backward(index, rows, activations, gradient, backward_weights)
+            self._backward(index, rows, hidden, gradient, weights, transposes)
         self.first.finish()
         return (total / (count * channels)).to(self.targets.dtype)
 
     def _output_error(self, output: Tensor, rows: slice, scale: float) -> tuple[Tensor, Tensor]:
-        """The error of the chunk's output against its targets (after the sigmoid, if any),
-        and the loss gradient at the output layer's product (``scale`` times the error,
-        through the sigmoid), in the compute type."""
+        """The error of the chunk's output (one row per channel) against its targets (after
+        the sigmoid, if any), and the loss gradient at the output layer's product (``scale``
+        times the error, through the sigmoid), in the compute type."""
         output = output.to(self.targets.dtype)
         if self.sigmoid:
             output = output.sigmoid_()
-        error = output - self.targets[rows]
+        error = output - self.channel_targets[:, rows]
         gradient = error * scale
         if self.sigmoid:
             gradient.mul_(output * (1 - output))
@@ -134,75 +141,68 @@ class MLPStep:
         self,
         chunk: int,
         rows: slice,
-        activations: list[Tensor],
+        hidden: list[Tensor],
         gradient: Tensor,
-        backward_weights: list[Tensor],
+        weights: list[Tensor],
+        transposes: list[Tensor],
     ) -> None:
-        """Accumulate the chunk's parameter gradients, last layer first."""
+        """Accumulate the chunk's parameter gradients, last layer first: ``G X^T`` and the
+        row sums of ``G`` for a layer with input ``X`` and output gradient ``G`` (both one
+        row per unit), then ``W^T G`` through the ReLU for the layer before; the first
+        layer gets its gradient one row per sample, ``G^T W``."""
         layers = self.layers[1:]
         for layer in range(len(layers) - 1, -1, -1):
-            inputs = activations[layer]
-            weight_grad = self.products.weight_grad(gradient, inputs, layers[layer].weight)
+            inputs = hidden[layer]
+            weight_grad = self.products.product(gradient, inputs.T)
             _accumulate(_grad(layers[layer].weight), weight_grad, chunk)
-            bias_grad = gradient.sum(0, dtype=layers[layer].bias.dtype)
+            bias_grad = gradient.sum(1, dtype=layers[layer].bias.dtype)
             _accumulate(_grad(layers[layer].bias), bias_grad, chunk)
-            gradient = self.products.input_grad(gradient, backward_weights[layer])
-            torch.ops.aten.threshold_backward.grad_input(gradient, inputs, 0, grad_input=gradient)
-        self.first.backward(chunk, rows, gradient)
+            if layer:
+                gradient = self.products.product(transposes[layer], gradient)
+                _relu_backward(gradient, inputs)
+        first_gradient = self.products.product(gradient.T, weights[0])
+        _relu_backward(first_gradient, hidden[0].T)
+        self.first.backward(chunk, rows, first_gradient)
+
+
+def _relu_backward(gradient: Tensor, activations: Tensor) -> None:
+    """``gradient`` set to zero where the ReLU's output ``activations`` is (in place)."""
+    torch.ops.aten.threshold_backward.grad_input(gradient, activations, 0, grad_input=gradient)
 
 
 class MatrixProducts:
-    """The three products of a linear layer ``y = x W^T + b`` in a training step, by
-    PyTorch's own matrix multiply (BLAS on the CPU, cuBLAS on NVIDIA GPUs); ``name`` names
-    the library."""
+    """The products of a training step, by PyTorch's own matrix multiply (BLAS on the CPU,
+    cuBLAS on NVIDIA GPUs); ``name`` names the library."""
 
     name = "torch"
 
-    def linear(self, inputs: Tensor, weight: Tensor, bias: Tensor, relu: bool) -> Tensor:
-        """``x W^T + b``, then ReLU when ``relu``."""
-        output = torch.addmm(bias, inputs, weight.T)
-        return torch.relu_(output) if relu else output
+    def product(self, left: Tensor, right: Tensor) -> Tensor:
+        """``left @ right``, either operand in any layout."""
+        return torch.mm(left, right)
 
-    def backward_weight(self, weight: Tensor) -> Tensor:
-        """``W`` in the layout :meth:`input_grad` wants (made once per step)."""
-        return weight
-
-    def input_grad(self, gradient: Tensor, weight: Tensor) -> Tensor:
-        """``G W``: the gradient at the layer's input (``weight`` from :meth:`backward_weight`)."""
-        return torch.mm(gradient, weight)
-
-    def weight_grad(self, gradient: Tensor, inputs: Tensor, weight: Tensor) -> Tensor:
-        """``G^T x``: the gradient of ``weight`` (the layer's parameter) over these rows."""
-        return torch.mm(gradient.T, inputs)
+    def affine(self, weight: Tensor, inputs: Tensor, bias: Tensor) -> Tensor:
+        """``W X + b``: a layer's output for the inputs ``X`` (one column per sample), the
+        bias ``b`` a column."""
+        return torch.addmm(bias, weight, inputs)
 
 
 class OneDNNProducts(MatrixProducts):
     """The same products by oneDNN, the library PyTorch's CPU build carries for its fused
-    kernels: ``x W^T + b`` with the ReLU in the same call
-    (``torch.ops.mkldnn._linear_pointwise``), and the weight gradient ``G^T x`` by oneDNN's
-    own backward primitive (``torch.ops.aten.mkldnn_linear_backward_weights``), which reduces
-    over the rows without the transposed copies a plain product would need. On CPUs that
-    PyTorch's BLAS does not run at full vector width (MKL on AMD's, for one) these products
-    are about twice as fast. oneDNN's backward takes float32 only; bfloat16 weight gradients
-    stay with PyTorch's matrix multiply (itself oneDNN for bfloat16 on the CPU)."""
+    kernels (``torch.ops.mkldnn._linear_pointwise``, :func:`onednn_linear`). oneDNN reads the
+    right operand in any layout but copies a left operand that is not contiguous, so such a
+    product goes to PyTorch's multiply, which reads it in place. On CPUs that PyTorch's BLAS
+    does not run at full vector width (MKL on AMD's, for one) oneDNN's products are up to
+    twice as fast."""
 
     name = "onednn"
 
-    def linear(self, inputs: Tensor, weight: Tensor, bias: Tensor, relu: bool) -> Tensor:
-        return onednn_linear(inputs, weight, bias, "relu" if relu else "none")
+    def product(self, left: Tensor, right: Tensor) -> Tensor:
+        if not left.is_contiguous():
+            return super().product(left, right)
+        return onednn_linear(left, right.T, None, "none")
 
-    def backward_weight(self, weight: Tensor) -> Tensor:
-        return weight.T.contiguous()
-
-    def input_grad(self, gradient: Tensor, weight: Tensor) -> Tensor:
-        return onednn_linear(gradient, weight, None, "none")
-
-    def weight_grad(self, gradient: Tensor, inputs: Tensor, weight: Tensor) -> Tensor:
-        if gradient.dtype != torch.float32:
-            return super().weight_grad(gradient, inputs, weight)
-        backward = torch.ops.aten.mkldnn_linear_backward_weights
-        weight_grad, _ = backward(gradient.to_mkldnn(), inputs.to_mkldnn(), weight, False)
-        return weight_grad
+    def affine(self, weight: Tensor, inputs: Tensor, bias: Tensor) -> Tensor:
+        return self.product(weight, inputs).add_(bias)
 
 
 def matrix_products(device: torch.device, dtype: torch.dtype) -> MatrixProducts:
@@ -237,7 +237,7 @@ class _DenseFirstLayer:
 
     def forward(self, chunk: int, rows: slice) -> Tensor:
         inputs = self.rows[rows].to(self.dtype)
-        return self.products.linear(inputs, self.weight, self.bias, relu=False)
+        return self.products.product(inputs, self.weight.T).add_(self.bias)
 
     def backward(self, chunk: int, rows: slice, gradient: Tensor) -> None:
         inputs = self.rows[rows].to(self.dtype)
