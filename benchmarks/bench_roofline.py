@@ -7,8 +7,8 @@ runs: :class:`posenc.neural_fields.step.MLPStep` on the ``lookup`` first layer (
 layer from per-axis tables, see ``posenc.neural_fields.sparse``), then fused Adam. Its
 required GEMMs, on tensors of the same shapes, each timed with PyTorch's matrix multiply and,
 where the step uses it (:func:`posenc.neural_fields.step.matrix_products`), with oneDNN; the
-faster library is the reference (on CPUs where PyTorch's BLAS runs at half vector width,
-such as MKL on AMD's, oneDNN is about twice as fast):
+faster library is the reference (on CPUs where PyTorch's BLAS runs below full vector
+width, such as MKL on AMD's, oneDNN is faster: 1.2x to 2.3x on the machines measured):
 
 - forward: the table products ``B_p W_p^T`` (256 x 500 by 500 x 256 per axis), three
   ``H W_l^T`` (N x 256 by 256 x 256), the head ``H W_5^T`` (N x 256 by 256 x 3);
