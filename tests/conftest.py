@@ -13,20 +13,37 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_python(
-    script: str, *arguments: str, threads: int | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -c SCRIPT ARGUMENTS`` in a fresh interpreter on this checkout (with
-    ``threads`` OpenMP threads if given): for what a test process that has run other tests
-    cannot show, such as which modules an import loads, or a process's memory peak (other
-    tests' threads allocate and free in the same process)."""
+def python_environment(
+    threads: int | None = None, overrides: dict[str, str | None] | None = None
+) -> dict[str, str]:
+    """The environment of a fresh interpreter on this checkout: this one's, with the checkout
+    on ``PYTHONPATH``, matplotlib's non-interactive backend, ``threads`` OpenMP threads if
+    given, then ``overrides`` (a ``None`` value removes the variable)."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), MPLBACKEND="Agg")
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
+    for name, value in (overrides or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def run_python(
+    script: str,
+    *arguments: str,
+    threads: int | None = None,
+    env: dict[str, str | None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c SCRIPT ARGUMENTS`` in a fresh interpreter on this checkout
+    (:func:`python_environment`, ``env`` its overrides): for what a test process that has run
+    other tests cannot show, such as which modules an import loads, or a process's memory
+    peak (other tests' threads allocate and free in the same process)."""
     return subprocess.run(
         [sys.executable, "-c", script, *arguments],
         cwd=REPO_ROOT,
-        env=env,
+        env=python_environment(threads, env),
         capture_output=True,
         text=True,
         timeout=600,

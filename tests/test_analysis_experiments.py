@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -27,8 +24,7 @@ from posenc.analysis import (
 from posenc.embeddings import make_embedding
 from posenc.plotting import STYLE, new_figure, plot_style, save_figure
 from posenc.theory import SR_DP_GAUSSIAN
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import run_python
 
 
 def small_set() -> dict[str, object]:
@@ -151,12 +147,8 @@ def test_drawing_never_imports_pyplot(tmp_path: Path) -> None:
         "save_figure(render(plot), sys.argv[1])\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
     )
-    env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
-    env["PYTHONPATH"] = str(REPO_ROOT)
     target = tmp_path / "plot.png"
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(target)], capture_output=True, text=True, env=env
-    )
+    result = run_python(script, str(target), env={"MPLBACKEND": None})
     assert result.returncode == 0, result.stderr
     assert target.stat().st_size > 1000
 

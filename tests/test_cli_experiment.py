@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from posenc.cli.experiment import EXPERIMENTS
+from tests.conftest import run_python
 
 SMALL_SCATTER = ("--set", "dimensions=300", "--set", "num_draws=3", "--quiet")
 
@@ -66,5 +65,5 @@ def test_every_entry_loads_and_its_module_keeps_torch_out_of_help() -> None:
         settings_class, quick, runner = entry.load()
         assert isinstance(quick, settings_class) and callable(runner)
     probe = "import sys, posenc.cli.experiment; print('torch' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    result = run_python(probe)
     assert result.stdout.strip() == "False", result.stderr

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import termios
 from collections import defaultdict
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -21,8 +20,8 @@ from posenc.sweeps import resolve_sweep
 from posenc.sweeps.executors import BatchedExecutor, ProcessPoolExecutor, SequentialExecutor
 from posenc.sweeps.jobs import RunTask
 from posenc.sweeps.runner import RunsBar
+from tests.conftest import python_environment, run_python
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 FIT = """
 import posenc
 config = posenc.resolve_config(size=16, steps=40, width=16, embedding_params={{"num_centers": 16}})
@@ -34,17 +33,17 @@ print("fitted")
 def python_output(script: str, terminal: bool) -> str:
     """Standard output and error of ``python -c script``, on a terminal (a pseudo-terminal
     80 columns wide) or on a pipe."""
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     if not terminal:
-        done = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-        )
+        done = run_python(script, threads=1)
         assert done.returncode == 0, done.stderr
         return done.stdout + done.stderr
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     process = subprocess.Popen(
-        [sys.executable, "-c", script], env=env, stdout=follower, stderr=follower
+        [sys.executable, "-c", script],
+        env=python_environment(threads=1),
+        stdout=follower,
+        stderr=follower,
     )
     os.close(follower)
     chunks = []

@@ -4,28 +4,21 @@ CPU count from the affinity mask and the cgroup quota."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from posenc.threads import cgroup_cpu_quota, usable_cores, use_usable_cores
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_python
 
 AFFINITY = len(os.sched_getaffinity(0))
 
 
 def wait_policy(code: str, **env: str) -> str:
     """``OMP_WAIT_POLICY`` as seen after running ``code`` in a fresh interpreter."""
-    environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    result = subprocess.run(
-        [sys.executable, "-c", f"{code}; import os; print(os.environ.get('OMP_WAIT_POLICY'))"],
-        env={**environment, "PYTHONPATH": str(REPO_ROOT), **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    script = f"{code}; import os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    result = run_python(script, env={"OMP_WAIT_POLICY": None, **env})
+    assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
