@@ -17,7 +17,8 @@ from posenc.oracle.adam import LinearFitModel, predict_linear_fit
 from posenc.oracle.features import embed_rows
 from posenc.oracle.grid import network_start, predict_grid_fit
 from posenc.oracle.heldout import FINE_SCALE_RATIO, held_out_points
-from posenc.oracle.search import REFINE, choose
+from posenc.oracle.replay import replay_adam
+from posenc.oracle.search import REFINE, REPLAY_MAX, choose
 
 ROW = "camera:row=200"
 SHORT_LENGTH = 128
@@ -65,6 +66,45 @@ def test_adam_closed_form_predicts_the_trained_fit(sigma: float) -> None:
     assert predicted_heldout == pytest.approx(result.heldout_psnr, abs=1.25)
     predicted_train = psnr(np.mean((train - targets) ** 2))
     assert min(predicted_train, 60) == pytest.approx(min(result.train_psnr, 60), abs=1.0)
+
+
+@pytest.mark.parametrize(("sigma", "centres"), [(3e-3, 1000), (3e-3, 10000), (1e-2, 10000)])
+def test_replay_lands_on_the_trained_fit(sigma: float, centres: int) -> None:
+    """P1's protocol on a whole row, near its best bandwidths: Adam replayed on the compact
+    rows gives the trained fit, between the samples and on them (where the fit, in float32,
+    is not memorising), with every centre kept
+    (1000 centres) and with centres merged by quadrature (7 and 24 to one of P1's 10000)."""
+    config = linear_config(sigma, embedding_params={"num_centers": centres})
+    signal = load_source(ROW)
+    result = fit(signal, config)
+    split, rows = model_rows(config, signal)
+    assert (rows.stride == 1) == (centres == 1000)
+    targets = signal.flat_values().double().numpy()[split.train.numpy()]
+    ((train, heldout),) = replay_adam([rows], targets, config)
+    truth = signal.flat_values().double().numpy()[split.heldout.numpy()]
+    assert psnr(np.mean((heldout - truth) ** 2)) == pytest.approx(result.heldout_psnr, abs=0.05)
+    replayed_train = psnr(np.mean((train - targets) ** 2))  # above 45 dB: float32 rounding
+    assert min(replayed_train, 45) == pytest.approx(min(result.train_psnr, 45), abs=0.05)
+
+
+@pytest.mark.parametrize("embedding", ["gaussian", "rff"])
+def test_candidates_replayed_together_train_as_if_alone(embedding: str) -> None:
+    """Windowed rows (one sparse block-diagonal matrix) and dense rows (block by block)."""
+    config = linear_config(2e-3, steps=50)
+    if embedding == "rff":
+        config = resolve_config("p1-1d", signal=ROW, embedding="rff", steps=50)
+    signal = short_row()
+    split, wide = model_rows(config, signal)
+    narrow_config = linear_config(5e-4, steps=50)
+    if embedding == "rff":
+        narrow_config = dataclasses.replace(config, embedding_params={"scale": 40.0})
+    _, narrow = model_rows(narrow_config, signal)
+    targets = signal.flat_values().double().numpy()[split.train.numpy()]
+    together = replay_adam([wide, narrow], targets, config)
+    for rows, (train, heldout) in zip([wide, narrow], together, strict=True):
+        ((alone_train, alone_heldout),) = replay_adam([rows], targets, config)
+        np.testing.assert_allclose(train, alone_train, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(heldout, alone_heldout, rtol=1e-12, atol=1e-14)
 
 
 def test_closed_form_solver_is_reproduced_exactly() -> None:
@@ -152,6 +192,9 @@ def test_suggestion_is_the_best_of_its_curve_and_carries_its_config() -> None:
     assert len(curve.bandwidths) == 8 + REFINE and curve.bandwidths[0] == pytest.approx(1e-4)
     assert list(curve.bandwidths) == sorted(curve.bandwidths)
     assert suggestion.predicted_psnr == max(curve.predicted_psnr)
+    replayed = [b for b, replay in zip(curve.bandwidths, curve.replayed, strict=True) if replay]
+    assert 1 <= len(replayed) <= REPLAY_MAX and suggestion.bandwidth in replayed
+    assert suggestion.timings["replay"] > 0
     assert suggestion.config.embedding_params["sigma"] == suggestion.bandwidth
     assert curve.stable_rank[0] > 10 * curve.stable_rank[-1]  # wider bases: lower rank
     assert suggestion.timings["total"] > 0

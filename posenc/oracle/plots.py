@@ -20,8 +20,9 @@ from posenc.plotting import (
 def figure_suggestion(
     suggestion: Suggestion, achieved: Sequence[tuple[float, float]] = ()
 ) -> Figure:
-    """Predicted test PSNR (solid) and held-out PSNR (dashed) against bandwidth, the
-    suggestion marked, and the stable rank of the embedded training matrix on a second axis.
+    """Predicted test PSNR (solid; circles where the training was replayed) and held-out PSNR
+    (dashed) against bandwidth, the suggestion marked, and the stable rank of the embedded
+    training matrix on a second axis.
 
     ``achieved`` adds measured ``(bandwidth, test PSNR)`` points (a sweep, for comparison).
     """
@@ -35,6 +36,16 @@ def figure_suggestion(
         color=PALETTE[0],
         label="predicted held-out",
     )
+    replayed = [
+        (bandwidth, value)
+        for bandwidth, value, replay in zip(
+            curve.bandwidths, curve.predicted_psnr, curve.replayed, strict=True
+        )
+        if replay
+    ]
+    if replayed:
+        bandwidths, values = zip(*replayed, strict=True)
+        ax.plot(bandwidths, values, "o", color=PALETTE[0], fillstyle="none", label="replayed")
     if achieved:
         bandwidths, values = zip(*sorted(achieved), strict=True)
         ax.plot(bandwidths, values, "o", color=PALETTE[1], label="fitted test")
