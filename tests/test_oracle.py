@@ -202,6 +202,17 @@ def test_suggestion_is_the_best_of_its_curve_and_carries_its_config() -> None:
     assert record["bandwidth_name"] == "sigma" and len(record["curve"]["bandwidths"]) == 10
 
 
+@pytest.mark.parametrize(
+    ("overrides", "replays"),
+    [({}, True), ({"solver": "closed-form"}, False), ({"embedding": "rff"}, False)],
+)
+def test_only_adam_fits_on_windowed_rows_are_replayed(overrides: dict, replays: bool) -> None:
+    """The closed-form solver is exact already; dense rows would cost what the fits cost."""
+    config = resolve_config("p1-1d", **{"signal": ROW, "steps": 200, **overrides})
+    suggestion = suggest_bandwidth(short_row(), config, points=4)
+    assert any(suggestion.curve.replayed) == replays
+
+
 def test_choice_takes_the_best_or_the_smoothest_within_the_margin() -> None:
     psnrs, ranks = [20.0, 27.0, 26.5, 26.2, 24.0], [250.0, 120.0, 60.0, 30.0, 10.0]
     assert choose(psnrs, ranks, 0.0) == 1

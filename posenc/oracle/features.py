@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, TypeGuard
 
 import numpy as np
 import torch
@@ -109,7 +109,7 @@ def embed_rows(
     """
     if embedding.separable:
         raise ValueError("the oracle works on flat embedded rows, not separable factors")
-    if isinstance(embedding, ShiftedBasis) and embedding.negligible_radius(NEGLIGIBLE):
+    if is_windowed(embedding):
         rows = _windowed_rows(embedding, train, query)
     else:
         with torch.no_grad():
@@ -117,6 +117,12 @@ def embed_rows(
         rows = EmbeddedRows(dense[: len(train)], dense[len(train) :], np.ones(dense.shape[1]))
     scale = 1.0 / _norm(embedding, normalization, rows)
     return EmbeddedRows(rows.train * scale, rows.query * scale, rows.weights, rows.stride)
+
+
+def is_windowed(embedding: Embedding) -> TypeGuard[ShiftedBasis]:
+    """Whether ``embedding``'s rows are formed as windows (sparse, thinned by quadrature): a
+    shifted basis negligible beyond a radius. Other embeddings have dense rows."""
+    return isinstance(embedding, ShiftedBasis) and bool(embedding.negligible_radius(NEGLIGIBLE))
 
 
 def thinning_stride(embedding: ShiftedBasis) -> int:
