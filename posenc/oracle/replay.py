@@ -142,8 +142,8 @@ def _with_bias(rows: Rows, weights: np.ndarray) -> Rows:
 
 def _torch_csr(matrix: sparse.csr_matrix) -> torch.Tensor:
     return csr_tensor(
-        torch.from_numpy(matrix.indptr.astype(np.int64)),
-        torch.from_numpy(matrix.indices.astype(np.int64)),
+        torch.from_numpy(matrix.indptr.astype(np.int32)),
+        torch.from_numpy(matrix.indices.astype(np.int32)),
         torch.from_numpy(matrix.data),
         matrix.shape,
     )
