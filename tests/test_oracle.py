@@ -89,7 +89,8 @@ def test_replay_lands_on_the_trained_fit(sigma: float, centres: int) -> None:
 
 @pytest.mark.parametrize("embedding", ["gaussian", "rff"])
 def test_candidates_replayed_together_train_as_if_alone(embedding: str) -> None:
-    """Windowed rows (one sparse block-diagonal matrix) and dense rows (block by block)."""
+    """One block-diagonal product for all candidates, windowed rows or dense ones (which the
+    oracle itself does not replay)."""
     config = linear_config(2e-3, steps=50)
     if embedding == "rff":
         config = resolve_config("p1-1d", signal=ROW, embedding="rff", steps=50)

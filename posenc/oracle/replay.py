@@ -20,8 +20,9 @@ exact where nothing is merged (narrow bases, where the choice is decided). It st
 zero weights (the fit starts from PyTorch's small uniform ones) and runs in float64; on the
 development rows its test PSNR was within 0.03 dB of the real fit's.
 
-All candidates train at once: their rows form one block-diagonal matrix (sparse for windowed
-bases; stacked for dense rows), so a step costs one pass over every candidate's entries.
+All candidates train at once: their rows form one sparse block-diagonal matrix, so a step
+costs one pass over every candidate's entries (the oracle replays windowed rows only: dense
+ones would cost what the fits cost).
 """
 
 from __future__ import annotations
@@ -45,16 +46,14 @@ def replay_adam(
     """The fit after ``config.steps`` Adam steps (``config``'s learning rate, betas and weight
     decay) of a linear model with a bias on each candidate's rows, all with the training
     values ``targets`` (``N x C``); see the module docstring."""
-    blocks = _Blocks(candidates)
     count, channels = targets.shape
+    blocks = _Blocks(candidates, gradient_scale=2.0 / (count * channels))
     values = torch.from_numpy(np.tile(targets, (len(candidates), 1)))
     weights = torch.zeros(blocks.num_features, channels, dtype=torch.float64)
     adam = AdamState(weights, config)
-    scale = 2.0 / (count * channels)
     with torch.no_grad():
         for _ in range(config.steps):
-            residual = blocks.forward(weights).sub_(values)
-            adam.step(blocks.backward(residual).mul_(scale))
+            adam.step(blocks.gradient(blocks.forward(weights).sub_(values)))
         return blocks.fits(weights)
 
 
@@ -81,37 +80,28 @@ class AdamState:
 
 
 class _Blocks:
-    """Every candidate's rows with a bias column, side by side as one block-diagonal map
-    from merged weights (``F x C``) to the outputs (``B N x C``): windowed rows as one sparse
-    matrix; dense rows candidate by candidate through NumPy, whose BLAS call for a product
-    with a few columns costs a fraction of PyTorch's here."""
+    """Every candidate's rows with a bias column, side by side as one sparse block-diagonal
+    map from merged weights (``F x C``) to the outputs (``B N x C``), and the map back from
+    the residuals to the loss gradient of each weight, ``gradient_scale`` included."""
 
-    def __init__(self, candidates: list[EmbeddedRows]) -> None:
+    def __init__(self, candidates: list[EmbeddedRows], gradient_scale: float) -> None:
         self.candidates = candidates
         self.count = int(candidates[0].train.shape[0])
         self.sizes = [rows.num_features + 1 for rows in candidates]
         self.num_features = sum(self.sizes)
-        self.dense = all(isinstance(rows.train, np.ndarray) for rows in candidates)
         weighted = [_with_bias(rows.train, rows.weights) for rows in candidates]
         plain = [_with_bias(rows.train, np.ones(rows.num_features)) for rows in candidates]
-        if self.dense:
-            self.blocks = [np.asarray(matrix) for matrix in weighted]
-            self.transposed_blocks = [np.ascontiguousarray(np.asarray(m).T) for m in plain]
-        else:
-            self.matrix = _torch_csr(sparse.block_diag(weighted, format="csr"))
-            self.transposed = _torch_csr(sparse.block_diag(plain, format="csr").T.tocsr())
+        self.matrix = _torch_csr(sparse.block_diag(weighted, format="csr"))
+        transposed = sparse.block_diag(plain, format="csr").T.tocsr()
+        self.transposed = _torch_csr(transposed * gradient_scale)
 
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
         """``[A_b diag(q_b), 1] w_b`` for every candidate ``b``, stacked (``B N x C``)."""
-        if not self.dense:
-            return self.matrix @ weights
-        return _blockwise(self.blocks, torch.split(weights, self.sizes))
+        return self.matrix @ weights
 
-    def backward(self, residual: torch.Tensor) -> torch.Tensor:
-        """``[A_b, 1]^T r_b`` for every candidate, stacked (``F x C``)."""
-        if not self.dense:
-            return self.transposed @ residual
-        return _blockwise(self.transposed_blocks, torch.split(residual, self.count))
+    def gradient(self, residual: torch.Tensor) -> torch.Tensor:
+        """``scale [A_b, 1]^T r_b`` for every candidate, stacked (``F x C``)."""
+        return self.transposed @ residual
 
     def fits(self, weights: torch.Tensor) -> list[Fit]:
         """Each candidate's fit at its training and query rows."""
@@ -124,12 +114,6 @@ class _Blocks:
             query = np.asarray(rows.query @ merged) + part[-1].numpy()
             fits.append((at_train.numpy(), query))
         return fits
-
-
-def _blockwise(blocks: list[np.ndarray], parts: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """``blocks[b] @ parts[b]`` for every ``b``, stacked."""
-    products = [block @ part.numpy() for block, part in zip(blocks, parts, strict=True)]
-    return torch.from_numpy(np.concatenate(products))
 
 
 def _with_bias(rows: Rows, weights: np.ndarray) -> Rows:
