@@ -453,13 +453,13 @@ def _selection(columns: Tensor, weights: Tensor, num_columns: int) -> tuple[Tens
         weights = torch.gather(weights, 1, order)
     flat_columns, flat_weights = columns.reshape(-1), weights.reshape(-1)
     by_column = torch.sort(flat_columns, stable=True)
-    matrix = csr_tensor(
+    matrix = _csr(
         torch.arange(0, count * width + 1, width, device=columns.device),
         flat_columns,
         flat_weights,
         (count, num_columns),
     )
-    transpose = csr_tensor(
+    transpose = _csr(
         _row_pointers(by_column.values, num_columns),
         torch.div(by_column.indices, width, rounding_mode="floor"),
         flat_weights[by_column.indices],
@@ -481,7 +481,7 @@ def selection_transposes(
     ]
 
 
-def csr_tensor(pointers: Tensor, columns: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+def _csr(pointers: Tensor, columns: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
     """A CSR tensor from valid parts (their invariants hold by construction, unchecked)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -502,7 +502,7 @@ def _block_diagonal(matrices: Sequence[Tensor]) -> Tensor:
         column_offset += matrix.shape[1]
     pointers.append(torch.tensor([entries], dtype=pointers[0].dtype, device=pointers[0].device))
     shape = (sum(matrix.shape[0] for matrix in matrices), column_offset)
-    return csr_tensor(torch.cat(pointers), torch.cat(columns), torch.cat(values), shape)
+    return _csr(torch.cat(pointers), torch.cat(columns), torch.cat(values), shape)
 
 
 def _row_pointers(sorted_rows: Tensor, count: int) -> Tensor:
