@@ -40,8 +40,9 @@ support), candidates whose closed-form prediction is within this of the best are
 (:mod:`posenc.oracle.replay`) and predicted from the replayed fit: the closed form is least
 exact at the edge where the best bandwidth usually lies (2.3 dB low there on
 ``astronaut:row=160``). Dense rows (Fourier features) are not replayed: there the replay
-costs what the fits it replaces cost (4 replays of P1's RFF row: 1.3 s against 3 s for the
-24-fit sweep), and their closed form was within the gap target on 18 of 20 rows."""
+costs what the fits it replaces cost (with four RFF replays the oracle took 1.3 s per row of
+P1's protocol on a loaded machine, where the whole 24-fit sweep takes about 3 s), for little
+(within the 0.5 dB gap target on 19 of 20 rows instead of 18)."""
 REPLAY_MAX = 4
 """At most this many candidates are replayed, the best predicted first."""
 POWER_ITERATIONS = 12
