@@ -85,7 +85,6 @@ class MLPStep:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.layers, self.sigmoid = layers, model.sigmoid
-        self.targets = targets
         self.channel_targets = targets.T.contiguous()
         device, dtype = targets.device, layers[0].weight.dtype
         self.dtype = torch.bfloat16 if precision == "bf16" else dtype
@@ -109,9 +108,9 @@ class MLPStep:
         biases = [layer.bias.to(self.dtype)[:, None] for layer in layers]
         transposes = [weight.T.contiguous() for weight in weights]
         self.first.begin()
-        count, channels = self.targets.shape
+        channels, count = self.channel_targets.shape
         scale = 2.0 / (count * channels)
-        total = torch.zeros((), device=self.targets.device, dtype=torch.float64)
+        total = torch.zeros((), device=self.channel_targets.device, dtype=torch.float64)
         for index, start in enumerate(range(0, count, self.chunk_rows)):
             rows = slice(start, min(start + self.chunk_rows, count))
             hidden = [torch.relu_(self.first.forward(index, rows)).T]
@@ -122,13 +121,13 @@ class MLPStep:
             total += error.square().sum()
             self._backward(index, rows, hidden, gradient, weights, transposes)
         self.first.finish()
-        return (total / (count * channels)).to(self.targets.dtype)
+        return (total / (count * channels)).to(self.channel_targets.dtype)
 
     def _output_error(self, output: Tensor, rows: slice, scale: float) -> tuple[Tensor, Tensor]:
         """The error of the chunk's output (one row per channel) against its targets (after
         the sigmoid, if any), and the loss gradient at the output layer's product (``scale``
         times the error, through the sigmoid), in the compute type."""
-        output = output.to(self.targets.dtype)
+        output = output.to(self.channel_targets.dtype)
         if self.sigmoid:
             output = output.sigmoid_()
         error = output - self.channel_targets[:, rows]
