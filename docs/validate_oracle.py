@@ -12,9 +12,12 @@ disk under ``--cache``: a rerun reads the finished runs and fits nothing again),
 oracle for a suggestion (:func:`posenc.oracle.suggest_bandwidth`, from the training samples
 only), fits once at the suggestion (cached too), and reports: the sweep's best bandwidth and
 test PSNR, the suggestion, the test PSNR achieved there, the gap to the sweep's best, the
-predicted PSNR and its error, and the oracle's seconds. Test PSNR is the fit's reported one:
-the mean over the last ``last_k`` steps (P1's convention; for ``p1-1d`` it is measured on all
-512 samples, training samples included).
+predicted PSNR and its error, and the oracle's seconds. A second suggestion, with the
+held-out values known (``true_held_out_values``: the oracle's fit model unchanged, its
+estimate of the error between the samples replaced by the truth), is fitted too; its gap
+says how much of the first gap the fit model leaves, the rest being the estimate's. Test
+PSNR is the fit's reported one: the mean over the last ``last_k`` steps (P1's convention;
+for ``p1-1d`` it is measured on all 512 samples, training samples included).
 
 Cases (:data:`CASES_1D`, :data:`CASES_2D`):
 
@@ -120,6 +123,8 @@ class Outcome:
     predicted_psnr: float
     prediction_error_db: float
     oracle_seconds: float
+    known_heldout_bandwidth: float
+    known_heldout_gap_db: float
 
 
 def cases(
@@ -199,8 +204,11 @@ def validate(case: Case, cache: Path) -> Outcome:
     reference = sweep_results(case, cache, case.bandwidths)
     best_bandwidth = max(reference, key=reference.__getitem__)
     config = case.config()
-    suggestion = suggest_bandwidth(load_config_signal(config), config)
+    signal = load_config_signal(config)
+    suggestion = suggest_bandwidth(signal, config)
     achieved = sweep_results(case, cache, [suggestion.bandwidth])[suggestion.bandwidth]
+    known = suggest_bandwidth(signal, config, true_held_out_values=True).bandwidth
+    achieved_known = sweep_results(case, cache, [known])[known]
     return Outcome(
         group=case.group,
         signal=case.signal,
@@ -214,6 +222,8 @@ def validate(case: Case, cache: Path) -> Outcome:
         predicted_psnr=suggestion.predicted_psnr,
         prediction_error_db=suggestion.predicted_psnr - achieved,
         oracle_seconds=suggestion.timings["total"],
+        known_heldout_bandwidth=known,
+        known_heldout_gap_db=reference[best_bandwidth] - achieved_known,
     )
 
 
@@ -239,6 +249,10 @@ def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
                 "max_abs_prediction_error_db": max(errors),
                 "within_prediction_target": sum(e <= TARGETS["prediction"] for e in errors),
                 "median_oracle_seconds": statistics.median(o.oracle_seconds for o in chosen),
+                "max_known_heldout_gap_db": max(o.known_heldout_gap_db for o in chosen),
+                "median_known_heldout_gap_db": statistics.median(
+                    o.known_heldout_gap_db for o in chosen
+                ),
             }
         )
     return summary

@@ -38,6 +38,7 @@ between training samples; ``random`` splits are refused.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -89,6 +90,16 @@ def held_out_points(signal: Signal, split: Split) -> HeldOut:
         num_test=len(split.test),
         test_train_positions=positions_in_train,
     )
+
+
+def true_held_out(signal: Signal, split: Split) -> HeldOut:
+    """The held-out points with their true values as the reference and no reference error:
+    for validation only (it reads the held-out values, which a suggestion never may). The
+    oracle run with it in place of :func:`held_out_points` chooses as it would if its
+    estimate of the held-out error were exact, which separates that estimate's share of a
+    gap from the fit model's."""
+    truth = signal.flat_values().double().numpy()[split.heldout.numpy()]
+    return dataclasses.replace(held_out_points(signal, split), reference=truth, reference_mse=0.0)
 
 
 def training_grid(signal: Signal, split: Split) -> np.ndarray:
