@@ -93,9 +93,10 @@ class _Blocks:
         weighted = [_with_bias(rows.train, rows.weights) for rows in candidates]
         plain = [_with_bias(rows.train, np.ones(rows.num_features)) for rows in candidates]
         self.matrix = sparse.block_diag(weighted, format="csr", dtype=np.float32)
+        # the transpose of a CSR matrix is CSC, whose product reads each residual row once
         self.transposed = (
-            sparse.block_diag(plain, format="csr").T.tocsr() * gradient_scale
-        ).astype(np.float32)
+            sparse.block_diag(plain, format="csr", dtype=np.float32) * gradient_scale
+        ).T
 
     def forward(self, weights: np.ndarray) -> np.ndarray:
         """``[A_b diag(q_b), 1] w_b`` for every candidate ``b``, stacked (``B N x C``)."""
