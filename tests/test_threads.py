@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from posenc.threads import cgroup_cpu_quota, usable_cores, use_usable_cores
+from posenc.threads import cgroup_cpu_quota, one_thread, usable_cores, use_usable_cores
 from tests.conftest import run_python
 
 AFFINITY = len(os.sched_getaffinity(0))
@@ -61,5 +61,17 @@ def test_torch_threads_follow_the_usable_cores_unless_the_user_set_them(monkeypa
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         torch.set_num_threads(1)
         assert use_usable_cores() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_one_thread_holds_torch_to_one_thread_and_restores_the_count_even_on_error() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError), one_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

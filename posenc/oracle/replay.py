@@ -35,6 +35,7 @@ from scipy import sparse
 from posenc.neural_fields import FitConfig
 from posenc.oracle.adam import ADAM_EPS
 from posenc.oracle.features import EmbeddedRows, Rows
+from posenc.threads import one_thread
 
 Fit = tuple[np.ndarray, np.ndarray]
 """The fit at the training rows (``N x C``) and at the query rows (``M x C``)."""
@@ -51,8 +52,9 @@ def replay_adam(
     values = np.tile(targets, (len(candidates), 1)).astype(np.float32)
     weights = np.zeros((blocks.num_features, channels), dtype=np.float32)
     adam = AdamState(torch.from_numpy(weights), config)  # updates ``weights`` in place
-    for _ in range(config.steps):
-        adam.step(torch.from_numpy(blocks.gradient(blocks.forward(weights) - values)))
+    with one_thread():
+        for _ in range(config.steps):
+            adam.step(torch.from_numpy(blocks.gradient(blocks.forward(weights) - values)))
     return blocks.fits(weights)
 
 
