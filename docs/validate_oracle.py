@@ -15,9 +15,10 @@ test PSNR, the suggestion, the test PSNR achieved there, the gap to the sweep's 
 predicted PSNR and its error, and the oracle's seconds. A second suggestion, with the
 held-out values known (``true_held_out_values``: the oracle's fit model unchanged, its
 estimate of the error between the samples replaced by the truth), is fitted too; its gap
-says how much of the first gap the fit model leaves, the rest being the estimate's. Test
-PSNR is the fit's reported one: the mean over the last ``last_k`` steps (P1's convention;
-for ``p1-1d`` it is measured on all 512 samples, training samples included).
+says how much of the first gap the fit model leaves, the rest being the estimate's, and the
+error of its predicted PSNR how much of the prediction error. Test PSNR is the fit's
+reported one: the mean over the last ``last_k`` steps (P1's convention; for ``p1-1d`` it is
+measured on all 512 samples, training samples included).
 
 Cases (:data:`CASES_1D`, :data:`CASES_2D`):
 
@@ -125,6 +126,7 @@ class Outcome:
     oracle_seconds: float
     known_heldout_bandwidth: float
     known_heldout_gap_db: float
+    known_heldout_prediction_error_db: float
 
 
 def cases(
@@ -207,8 +209,8 @@ def validate(case: Case, cache: Path) -> Outcome:
     signal = load_config_signal(config)
     suggestion = suggest_bandwidth(signal, config)
     achieved = sweep_results(case, cache, [suggestion.bandwidth])[suggestion.bandwidth]
-    known = suggest_bandwidth(signal, config, true_held_out_values=True).bandwidth
-    achieved_known = sweep_results(case, cache, [known])[known]
+    known = suggest_bandwidth(signal, config, true_held_out_values=True)
+    achieved_known = sweep_results(case, cache, [known.bandwidth])[known.bandwidth]
     return Outcome(
         group=case.group,
         signal=case.signal,
@@ -222,8 +224,9 @@ def validate(case: Case, cache: Path) -> Outcome:
         predicted_psnr=suggestion.predicted_psnr,
         prediction_error_db=suggestion.predicted_psnr - achieved,
         oracle_seconds=suggestion.timings["total"],
-        known_heldout_bandwidth=known,
+        known_heldout_bandwidth=known.bandwidth,
         known_heldout_gap_db=reference[best_bandwidth] - achieved_known,
+        known_heldout_prediction_error_db=known.predicted_psnr - achieved_known,
     )
 
 
@@ -252,6 +255,9 @@ def summarize(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
                 "max_known_heldout_gap_db": max(o.known_heldout_gap_db for o in chosen),
                 "median_known_heldout_gap_db": statistics.median(
                     o.known_heldout_gap_db for o in chosen
+                ),
+                "mean_abs_known_heldout_prediction_error_db": statistics.fmean(
+                    abs(o.known_heldout_prediction_error_db) for o in chosen
                 ),
             }
         )

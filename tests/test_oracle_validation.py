@@ -4,7 +4,7 @@ The reduced validation runs P1's 1D protocol with random Fourier features (the c
 embedding to fit) on two rows of the validation set, each against its 24-value sweep, and
 checks the issue's bounds: the suggestion within 0.5 dB of the sweep's best and the
 predicted PSNR within 1.5 dB of the achieved one; the suggestion made with the held-out
-values known is within the gap bound too. The full tables come from the script
+values known is within both bounds too. The full tables come from the script
 without ``--quick``.
 """
 
@@ -39,6 +39,7 @@ def test_quick_validation_meets_the_gap_and_prediction_bounds(tmp_path: Path) ->
         assert abs(row["prediction_error_db"]) <= targets["prediction"], row
         assert row["oracle_seconds"] > 0
         assert row["known_heldout_gap_db"] <= targets["1d"]["gap"], row
+        assert abs(row["known_heldout_prediction_error_db"]) <= targets["prediction"], row
     (summary,) = record["summary"]
     assert summary["rows"] == 2 and summary["within_gap_target"] == 2
     assert (tmp_path / "validation.csv").read_text().startswith("group,signal,embedding")
