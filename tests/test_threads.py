@@ -4,11 +4,19 @@ CPU count from the affinity mask and the cgroup quota."""
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 import torch
+from threadpoolctl import threadpool_info
 
-from posenc.threads import cgroup_cpu_quota, one_thread, usable_cores, use_usable_cores
+from posenc.threads import (
+    cgroup_cpu_quota,
+    map_on_cores,
+    one_thread,
+    usable_cores,
+    use_usable_cores,
+)
 from tests.conftest import run_python
 
 AFFINITY = len(os.sched_getaffinity(0))
@@ -65,13 +73,43 @@ def test_torch_threads_follow_the_usable_cores_unless_the_user_set_them(monkeypa
         torch.set_num_threads(before)
 
 
-def test_one_thread_holds_torch_to_one_thread_and_restores_the_count_even_on_error() -> None:
-    before = torch.get_num_threads()
+def blas_threads() -> list[int]:
+    """Threads of each BLAS library NumPy and SciPy loaded."""
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_one_thread_holds_torch_and_blas_to_one_thread_and_restores_them_even_on_error() -> None:
+    before, blas_before = torch.get_num_threads(), blas_threads()
     torch.set_num_threads(2)
     try:
         with pytest.raises(RuntimeError), one_thread():
             assert torch.get_num_threads() == 1
+            assert set(blas_threads()) == {1}
             raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+        assert blas_threads() == blas_before
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_map_on_cores_runs_side_by_side_on_one_thread_each_and_keeps_the_order() -> None:
+    """As many calls run at once as torch has threads, each seeing one torch thread; results
+    and ticks come in the order of the items."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    inside, both_in = threading.Barrier(2, timeout=10), []
+
+    def work(item: int) -> tuple[int, int]:
+        if item < 2:  # the first two wait for each other: they must run at the same time
+            inside.wait()
+            both_in.append(item)
+        return item * item, torch.get_num_threads()
+
+    ticks: list[int] = []
+    try:
+        results = map_on_cores(work, range(6), lambda: ticks.append(len(ticks)))
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+    assert results == [(item * item, 1) for item in range(6)]
+    assert sorted(both_in) == [0, 1] and ticks == list(range(6))
