@@ -19,7 +19,14 @@ from posenc.oracle.features import embed_rows
 from posenc.oracle.grid import network_start, predict_grid_fit
 from posenc.oracle.heldout import FINE_SCALE_RATIO, held_out_points
 from posenc.oracle.replay import replay_adam
-from posenc.oracle.search import REFINE, REPLAY_MAX, _climb, _Prediction, choose
+from posenc.oracle.search import (
+    REFINE_ROUNDS,
+    REPLAY_MAX,
+    _climb,
+    _Prediction,
+    _refinements,
+    choose,
+)
 
 ROW = "camera:row=200"
 SHORT_LENGTH = 128
@@ -216,8 +223,8 @@ def test_suggestion_is_the_best_of_its_curve_and_carries_its_config() -> None:
     signal = short_row()
     suggestion = suggest_bandwidth(signal, config, bandwidth_range=(1e-4, 1e-1), points=8)
     curve = suggestion.curve
-    # the coarse candidates, the refinements and at most one climbing replay
-    assert 8 + REFINE <= len(curve.bandwidths) <= 8 + REFINE + 1
+    # the coarse candidates, one or two refinements a round and at most one climbing replay
+    assert 8 + REFINE_ROUNDS <= len(curve.bandwidths) <= 8 + 2 * REFINE_ROUNDS + 1
     assert curve.bandwidths[0] == pytest.approx(1e-4)
     assert list(curve.bandwidths) == sorted(curve.bandwidths)
     assert suggestion.predicted_psnr == max(curve.predicted_psnr)
@@ -333,6 +340,25 @@ def test_cli_prints_writes_and_refuses(run_cli, tmp_path) -> None:
         )
         assert len(failed.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "bad").exists()
+
+
+def test_refinement_rounds_halve_the_step_around_the_best_prediction() -> None:
+    """Each round adds the geometric midpoints to the chosen candidate's neighbours among
+    all evaluated so far, so two rounds bracket the peak of a smooth curve at a quarter of
+    the coarse log-step; at the range's end only the inner midpoint is added."""
+
+    def candidate(bandwidth: float) -> _Prediction:
+        error = 1.0 + (math.log10(bandwidth) - math.log10(0.004)) ** 2  # best at 0.004
+        return _Prediction(error, error, error, 1.0 / bandwidth)
+
+    evaluated = {b: candidate(b) for b in (1e-4, 1e-3, 1e-2, 1e-1)}
+    first = _refinements(evaluated, 0.0)
+    assert first == [pytest.approx(10**-2.5), pytest.approx(10**-1.5)]
+    evaluated.update({b: candidate(b) for b in first})
+    second = _refinements(evaluated, 0.0)
+    assert second == [pytest.approx(10**-2.75), pytest.approx(10**-2.25)]
+    ends = {b: candidate(b) for b in (3e-3, 3e-2, 3e-1)}
+    assert _refinements(ends, 0.0) == [pytest.approx(math.sqrt(3e-3 * 3e-2))]
 
 
 def test_climb_replays_halfway_towards_the_best_replayed_candidates_open_side() -> None:

@@ -63,7 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar=("LOW", "HIGH"),
         help="bandwidths to search (default: an auto sweep's range)",
     )
-    search.add_argument("--points", type=int, default=16, help="candidates (default: 16)")
+    search.add_argument(
+        "--points",
+        type=int,
+        help="log-spaced candidates before the refinement (default: posenc.oracle.DEFAULT_POINTS)",
+    )
     run = groups["run"]
     run.add_argument("--out", type=Path, help="run folder (default runs/suggest-<time>-<names>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
@@ -119,7 +123,7 @@ def run_suggest(args: argparse.Namespace) -> int:
                 signal,
                 config,
                 bandwidth_range=tuple(args.range) if args.range else None,
-                points=args.points,
+                **({} if args.points is None else {"points": args.points}),
                 progress=not args.quiet,
             )
             suggestions.append(suggestion)

@@ -78,10 +78,13 @@ class EmbeddedRows:
         return int(self.weights.shape[0])
 
     def gram(self, scale: np.ndarray) -> np.ndarray:
-        """``A diag(weights * scale) A^T`` of the training rows, as a dense array."""
+        """``A diag(weights * scale) A^T`` of the training rows, as a dense array (``scale``
+        non-negative). Dense rows form it as ``B B^T`` with ``B = A diag(weights * scale)^(1/2)``,
+        which NumPy computes as a symmetric rank-k update: half the products."""
         diagonal = self.weights * scale
         if isinstance(self.train, np.ndarray):
-            return (self.train * diagonal) @ self.train.T
+            halved = self.train * np.sqrt(diagonal)
+            return halved @ halved.T
         return dense(self.train @ sparse.diags(diagonal) @ self.train.T)
 
     def feature_sums(self, vectors: np.ndarray, squared: bool = False) -> np.ndarray:
