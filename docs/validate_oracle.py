@@ -159,7 +159,7 @@ def sweep_folder(case: Case, cache: Path, values: str | list[float]) -> Path:
     label = "sweeps" if isinstance(values, str) else "suggested"
     folder = cache / label / (case.protocol or "mlp-2d") / case.embedding / case.slug
     if not isinstance(values, str):
-        folder = folder.with_name(f"{case.slug}-{values[0]:.6g}")
+        folder = folder.with_name(f"{case.slug}-{values[0]!r}")
     return folder
 
 
