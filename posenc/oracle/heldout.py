@@ -29,11 +29,11 @@ rows, and least-squares fits of its logarithm on the logarithms of the ratios on
 scales up and of the coarse error itself, left out one development photograph at a time,
 miss it by 0.63 to 0.71 in root mean square, the constant by 0.63). The constants are
 medians over scikit-image photographs that the validation does not use
-(``docs/calibrate_oracle.py``:
-210 rows of 14 photographs, 0.32, the middle 80% of rows from 0.16 to 0.85; 12 images at
-256 x 256, 0.26, from 0.11 to 0.33). A signal's predicted PSNR therefore carries about
-2 dB of scatter either side; the choice of bandwidth does not depend on that constant, since
-the reference error shifts every bandwidth's held-out error alike.
+(``docs/calibrate_oracle.py``: 210 rows of 14 photographs, 0.32, the middle 80% of rows
+from 0.16 to 0.85; 12 images at 256 x 256, 0.26, from 0.11 to 0.33). A signal's predicted
+PSNR therefore carries about 2 dB of scatter either side; the choice of bandwidth does not
+depend on that constant, since the reference error shifts every bandwidth's held-out error
+alike.
 
 The choice does rest on the reference interpolant, and the cubic is as good a guess of the
 held-out values as the training samples were found to give: the least-squares midpoint
