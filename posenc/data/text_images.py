@@ -9,7 +9,11 @@ the set is the same on every machine:
 - ``num_words`` words from :data:`WORDS`, each in one of :data:`FONT_FILES`, at a size drawn
   log-uniformly from ``font_sizes`` (a fraction of the image side), in a random colour whose
   luminance differs from the background's by at least :data:`MIN_CONTRAST`, at a random
-  position that keeps the word inside the image.
+  position that keeps the word inside the image and clear of the words already drawn (their
+  ink boxes do not meet, as in P3's text images, where words never cover one another): a
+  word that finds no free position in :data:`PLACEMENT_DRAWS` draws is tried again at
+  :data:`SHRINK` times its size, so a crowded image gets smaller words rather than
+  overlapping ones.
 
 Randomness comes from ``numpy.random.default_rng(seed)`` only; the :class:`Signal`'s ``source``
 records every word, font, size, colour and position, enough to draw the image again.
@@ -63,6 +67,13 @@ DEFAULT_NUM_WORDS = 8
 MIN_CONTRAST = 0.35
 """Least difference in luminance (BT.709, values in [0, 1]) between a word and the background."""
 MAX_COLOUR_DRAWS = 1000
+PLACEMENT_DRAWS = 200
+"""Random positions tried for a word before its font is made smaller."""
+SHRINK = 0.8
+"""Factor applied to a word's font size when it finds no free position."""
+
+Box = tuple[int, int, int, int]
+"""An ink box ``(left, top, right, bottom)`` in pixels, right and bottom exclusive."""
 
 
 def font_folder() -> Path:
@@ -87,7 +98,17 @@ def text_image(
     background = _random_colour(rng)
     image = Image.new("RGB", (size, size), _to_bytes(background))
     draw = ImageDraw.Draw(image)
-    words = [_draw_word(draw, rng, size, font_sizes, background) for _ in range(num_words)]
+    taken: list[Box] = []
+    words = []
+    for index in range(num_words):
+        word = _draw_word(draw, rng, size, font_sizes, background, taken)
+        if word is None:
+            raise ValueError(
+                f"text image {seed}: no room for word {index + 1} of {num_words} on "
+                f"{size} x {size} pixels without covering another; use fewer words or "
+                "smaller fonts"
+            )
+        words.append(word)
     values = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
     source: dict[str, Any] = {
         "kind": "text_image",
@@ -118,23 +139,73 @@ def _draw_word(
     size: int,
     font_sizes: tuple[float, float],
     background: list[float],
-) -> dict[str, Any]:
-    """Draw one random word fully inside the image; return what was drawn."""
+    taken: list[Box],
+) -> dict[str, Any] | None:
+    """Draw one random word fully inside the image, clear of the ink boxes in ``taken`` (to
+    which its own is added); return what was drawn, or ``None`` (nothing drawn) when not even
+    a one-point font finds room."""
     word = str(rng.choice(WORDS))
     font_file = str(rng.choice(FONT_FILES))
     low, high = (math.log(fraction * size) for fraction in font_sizes)
     points = max(1, round(math.exp(rng.uniform(low, high))))
+    while True:
+        font, points = _fitting_font(draw, word, font_file, points, size)
+        placed = _free_position(draw, rng, word, font, size, taken)
+        if placed is not None:
+            break
+        if points == 1:
+            return None
+        points = max(1, int(points * SHRINK))
+    xy, box = placed
+    taken.append(box)
+    colour = _contrasting_colour(rng, background)
+    draw.text(xy, word, fill=_to_bytes(colour), font=font)
+    return {"word": word, "font": font_file, "points": points, "colour": colour, "xy": list(xy)}
+
+
+def _fitting_font(
+    draw: ImageDraw.ImageDraw, word: str, font_file: str, points: int, size: int
+) -> tuple[ImageFont.FreeTypeFont, int]:
+    """The font at ``points``, made smaller until ``word`` is no wider than the image."""
     font = ImageFont.truetype(str(font_folder() / font_file), points)
-    left, top, right, bottom = draw.textbbox((0, 0), word, font=font)
+    left, _, right, _ = draw.textbbox((0, 0), word, font=font)
     while right - left > size and points > 1:  # a long word in a large font: shrink it
         points = max(1, int(points * size // (right - left + 1)))
         font = ImageFont.truetype(str(font_folder() / font_file), points)
-        left, top, right, bottom = draw.textbbox((0, 0), word, font=font)
-    x = int(rng.integers(0, max(1, int(size - (right - left))))) - int(left)
-    y = int(rng.integers(0, max(1, int(size - (bottom - top))))) - int(top)
-    colour = _contrasting_colour(rng, background)
-    draw.text((x, y), word, fill=_to_bytes(colour), font=font)
-    return {"word": word, "font": font_file, "points": points, "colour": colour, "xy": [x, y]}
+        left, _, right, _ = draw.textbbox((0, 0), word, font=font)
+    return font, points
+
+
+def _free_position(
+    draw: ImageDraw.ImageDraw,
+    rng: np.random.Generator,
+    word: str,
+    font: ImageFont.FreeTypeFont,
+    size: int,
+    taken: list[Box],
+) -> tuple[tuple[int, int], Box] | None:
+    """A random drawing position of ``word`` that keeps its ink box inside the image and
+    apart from every box in ``taken``, with that box; ``None`` after
+    :data:`PLACEMENT_DRAWS` draws found none."""
+    left, top, right, bottom = (int(value) for value in draw.textbbox((0, 0), word, font=font))
+    width, height = right - left, bottom - top
+    for _ in range(PLACEMENT_DRAWS):
+        x0 = int(rng.integers(0, max(1, size - width + 1)))
+        y0 = int(rng.integers(0, max(1, size - height + 1)))
+        box = (x0, y0, x0 + width, y0 + height)
+        if not any(_overlap(box, other) for other in taken):
+            return (x0 - left, y0 - top), box
+    return None
+
+
+def _overlap(first: Box, second: Box) -> bool:
+    """Whether two ink boxes share a pixel."""
+    return (
+        first[0] < second[2]
+        and second[0] < first[2]
+        and first[1] < second[3]
+        and second[1] < first[3]
+    )
 
 
 def _random_colour(rng: np.random.Generator) -> list[float]:
