@@ -214,6 +214,13 @@ def test_p3_table_quick_tabulates_both_sets_beside_p3() -> None:
         "25.57 ± 4.19",
     ]
     assert main.column("P3 text")[3] == "30.47 ± 2.11"
+    none_last = [
+        run.test_psnr_last for run in result.runs if (run.kind, run.mapping) == ("text", "none")
+    ]
+    assert main.column(f"text, last {p3_table.QUICK.steps}")[0] == p3_table.format_mean_std(
+        p3_table.mean_and_std(none_last)
+    )
+    assert any(run.test_psnr_last != pytest.approx(run.test_psnr, abs=1e-4) for run in result.runs)
     assert detail.column("image") == ["astronaut", "text-0"]
     assert set(result.examples) == {
         (kind, m) for kind in ("natural", "text") for m in result.mappings
