@@ -67,10 +67,10 @@ KINDS = ("natural", "text")
 PANELS_PER_ROW = 5
 """Reconstructions side by side in the figure (the target first, then each mapping)."""
 UNSCALED = {"LogF": "LogF unscaled", "RFF": "RFF unscaled"}
+"""Labels of the mappings at P3's unscaled bandwidths (added at other sizes)."""
 LAST_STEPS = 100
 """Steps at the end of each fit whose test PSNR is also averaged (P1's convention): a fit's
 last step alone, which P3 reports, can fall in one of Adam's loss spikes."""
-"""Labels of the mappings at P3's unscaled bandwidths (added at other sizes)."""
 
 
 @dataclass(frozen=True)
